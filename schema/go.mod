@@ -1,0 +1,3 @@
+module meridian.dev/schema
+
+go 1.26

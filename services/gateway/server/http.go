@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	graphql "github.com/graph-gophers/graphql-go"
+	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+
+	"meridian.dev/gateway/graph"
+	"meridian.dev/gateway/ws"
+	"meridian.dev/platform/auth"
+	"meridian.dev/platform/fault"
+)
+
+// MaxBodyBytes bounds a GraphQL request body; larger ones get HTTP 413.
+const MaxBodyBytes = 1 << 20
+
+type graphqlHandler struct {
+	schema   *graphql.Schema
+	verifier *auth.Verifier
+	ws       *ws.Handler
+	log      *slog.Logger
+}
+
+type request struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+}
+
+func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ws.IsUpgrade(r) {
+		h.ws.ServeHTTP(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodGet:
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			serveGraphiQL(w)
+			return
+		}
+		w.Header().Set("Allow", "POST")
+		writeErrors(w, http.StatusMethodNotAllowed, fault.BadUserInput, "send GraphQL requests with POST")
+		return
+	default:
+		w.Header().Set("Allow", "POST")
+		writeErrors(w, http.StatusMethodNotAllowed, fault.BadUserInput, "send GraphQL requests with POST")
+		return
+	}
+	ctx := r.Context()
+	if v := r.Header.Get("Authorization"); v != "" {
+		id, err := h.verifier.VerifyHeader(v)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
+			writeErrors(w, http.StatusUnauthorized, fault.Unauthenticated, auth.ErrUnauthenticated.Message)
+			return
+		}
+		ctx = auth.WithIdentity(ctx, id)
+	}
+	var req request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeErrors(w, http.StatusRequestEntityTooLarge, fault.BadUserInput, "request body is larger than 1 MiB")
+			return
+		}
+		writeErrors(w, http.StatusBadRequest, fault.BadUserInput, "request body must be JSON: {\"query\": \"…\", \"variables\": {…}}")
+		return
+	}
+	if strings.TrimSpace(req.Query) == "" {
+		writeErrors(w, http.StatusBadRequest, fault.BadUserInput, "query is required")
+		return
+	}
+	ctx = graph.WithLoaders(ctx)
+	resp := h.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	resp.Errors = graph.Present(ctx, h.log, resp.Errors)
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(resp); err != nil {
+		h.log.WarnContext(ctx, "write response", "err", err)
+	}
+}
+
+func writeErrors(w http.ResponseWriter, status int, code fault.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []*gqlerrors.QueryError{{
+		Message: msg, Extensions: map[string]any{"code": string(code)},
+	}}})
+}
+
+// present adapts graph.Present for the WebSocket transport.
+func present(log *slog.Logger) func(context.Context, []*gqlerrors.QueryError) []*gqlerrors.QueryError {
+	return func(ctx context.Context, errs []*gqlerrors.QueryError) []*gqlerrors.QueryError {
+		return graph.Present(ctx, log, errs)
+	}
+}
+
+func serveGraphiQL(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(graphiqlPage))
+}
+
+// graphiqlPage loads GraphiQL from a CDN in the browser; the server itself
+// fetches nothing. Paste a token from `make tokens` in the headers pane as
+// {"Authorization": "Bearer …"}.
+const graphiqlPage = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Meridian GraphiQL</title>
+  <style>body{margin:0;height:100vh}#graphiql{height:100vh}</style>
+  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL… (it needs the browser to reach unpkg.com)</div>
+  <script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/graphql-ws@5.16.0/umd/graphql-ws.min.js"></script>
+  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
+  <script>
+    const url = new URL('/graphql', location.href).toString();
+    const fetcher = GraphiQL.createFetcher({
+      url,
+      wsClient: graphqlWs.createClient({
+        url: url.replace(/^http/, 'ws'),
+        connectionParams: () => {
+          try { return JSON.parse(localStorage.getItem('graphiql:headers') || '{}'); } catch (e) { return {}; }
+        },
+      }),
+    });
+    ReactDOM.createRoot(document.getElementById('graphiql')).render(
+      React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: 'headers',
+        defaultHeaders: '{"Authorization": "Bearer <paste a token from make tokens>"}' }));
+  </script>
+</body>
+</html>`

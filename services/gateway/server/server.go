@@ -1,0 +1,185 @@
+// Package server is the gateway process: configuration and run loop. It is a
+// package, not main, so tests and the benchmark run the real thing in-process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/sync/errgroup"
+
+	"meridian.dev/gateway/graph"
+	"meridian.dev/gateway/ws"
+	"meridian.dev/platform/auth"
+	"meridian.dev/platform/config"
+	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/health"
+	"meridian.dev/platform/limit"
+	"meridian.dev/platform/live"
+	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/site"
+	"meridian.dev/platform/telemetry"
+	"meridian.dev/workflows/engine"
+)
+
+// Config is every setting of the gateway.
+type Config struct {
+	config.Common
+	Addr           string        // GATEWAY_ADDR, default 127.0.0.1:8080
+	Auth           auth.Config   // MERIDIAN_JWT_SECRET, MERIDIAN_JWT_ISSUER, MERIDIAN_JWT_AUDIENCE
+	RateLimit      int           // MERIDIAN_MUTATION_RATE_LIMIT: mutations per caller per window; 0 disables
+	RateWindow     time.Duration // MERIDIAN_MUTATION_RATE_WINDOW, default 1m
+	AllowedOrigins []string      // MERIDIAN_ALLOWED_ORIGINS: browser origins allowed to open WebSockets
+	Limits         graph.Limits  // GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_QUERY_LENGTH
+}
+
+// LoadConfig reads the environment and refuses unsafe production settings.
+func LoadConfig() (Config, error) {
+	var r config.Reader
+	c := Config{Common: config.ReadCommon(&r)}
+	c.Addr = r.String("GATEWAY_ADDR", "127.0.0.1:8080")
+	c.Auth = auth.ReadConfig(&r, c.Production())
+	c.RateLimit = r.Int("MERIDIAN_MUTATION_RATE_LIMIT", 120)
+	c.RateWindow = r.Duration("MERIDIAN_MUTATION_RATE_WINDOW", time.Minute)
+	if v := r.String("MERIDIAN_ALLOWED_ORIGINS", ""); v != "" {
+		c.AllowedOrigins = strings.Split(v, ",")
+	}
+	c.Limits = graph.Limits{
+		MaxDepth:       r.Int("GRAPHQL_MAX_DEPTH", graph.DefaultLimits.MaxDepth),
+		MaxQueryLength: r.Int("GRAPHQL_MAX_QUERY_LENGTH", graph.DefaultLimits.MaxQueryLength),
+	}
+	if err := r.Err(); err != nil {
+		return c, err
+	}
+	if err := c.Auth.Validate(c.Production()); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Run serves until ctx ends. onListen, when set, learns the bound address
+// (useful with GATEWAY_ADDR=127.0.0.1:0).
+func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
+	log := telemetry.DefaultLogger(cfg.LogLevel, cfg.LogFormat)
+	tel, err := telemetry.Setup(ctx, "meridian-gateway", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rdb, err := live.Connect(ctx, cfg.RedisURL)
+	if rdb == nil {
+		return err
+	}
+	if err != nil {
+		log.WarnContext(ctx, "redis not answering; the board falls back to postgres until it does", "err", err)
+	}
+	defer rdb.Close()
+	tc, err := engine.Lazy(cfg.TemporalHost, cfg.TemporalNS, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	keys := live.Keys{Prefix: cfg.RedisPrefix}
+	hub := live.NewHub(rdb, keys, log)
+	escalations := escalation.NewStore(pool)
+	schema, err := graph.NewSchema(graph.Deps{
+		Pool:        pool,
+		Sites:       site.NewStore(pool, escalations),
+		Escalations: escalations,
+		Live:        live.NewPublisher(rdb, keys),
+		Hub:         hub,
+		Limiter:     limit.New(rdb, cfg.RedisPrefix, cfg.RateLimit, cfg.RateWindow, log),
+		Log:         log,
+	}, cfg.Limits)
+	if err != nil {
+		return fmt.Errorf("gateway: schema: %w", err)
+	}
+	verifier := auth.NewVerifier(cfg.Auth)
+	wsHandler := ws.NewHandler(schema, verifier, log, ws.Options{
+		CheckOrigin:    originChecker(cfg),
+		Present:        present(log),
+		PrepareContext: graph.WithLoaders,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", otelhttp.NewHandler(&graphqlHandler{schema: schema, verifier: verifier, ws: wsHandler, log: log}, "graphql"))
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /readyz", health.Handler(
+		health.Check{Name: "postgres", Ping: pool.Ping},
+		health.Check{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		health.Check{Name: "temporal", Ping: engine.Ping(tc)},
+	))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/graphql", http.StatusFound)
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return hub.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	log.InfoContext(ctx, "gateway listening", "addr", ln.Addr().String())
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	return g.Wait()
+}
+
+// originChecker allows browsers from the configured origins; with none set,
+// outside production, it allows any origin (tokens, not cookies, authenticate,
+// so cross-site WebSocket hijacking has nothing to ride on).
+func originChecker(cfg Config) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			return true // not a browser
+		}
+		if len(cfg.AllowedOrigins) == 0 {
+			if !cfg.Production() {
+				return true
+			}
+			u, err := url.Parse(origin)
+			return err == nil && u.Host == r.Host
+		}
+		for _, o := range cfg.AllowedOrigins {
+			if strings.TrimSpace(o) == origin {
+				return true
+			}
+		}
+		return false
+	}
+}

@@ -1,0 +1,324 @@
+// Package escalation keeps escalations and their timelines in Postgres. The
+// Temporal workflow drives paging; this store is the record everyone reads,
+// and every change to it is announced through the outbox.
+package escalation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"meridian.dev/platform/audit"
+	"meridian.dev/platform/fault"
+	"meridian.dev/platform/outbox"
+)
+
+// Status of an escalation.
+type Status string
+
+const (
+	StatusOpen         Status = "OPEN"
+	StatusAcknowledged Status = "ACKNOWLEDGED"
+	StatusResolved     Status = "RESOLVED"
+)
+
+// Timeline entry kinds.
+const (
+	KindOpened       = "OPENED"
+	KindPaged        = "PAGED"
+	KindPageFailed   = "PAGE_FAILED"
+	KindAcknowledged = "ACKNOWLEDGED"
+	KindResolved     = "RESOLVED"
+	KindTimedOut     = "TIMED_OUT"
+)
+
+// MaxNoteLength bounds a note on an escalation step, in characters.
+const MaxNoteLength = 2000
+
+// Sentinel errors of the escalation domain.
+var (
+	ErrNotFound        = fault.New(fault.NotFound, "escalation not found")
+	ErrAlreadyResolved = fault.New(fault.Conflict, "the escalation is already resolved")
+	ErrAlreadyAcked    = fault.New(fault.Conflict, "the escalation is already acknowledged")
+)
+
+// Escalation is one incident being escalated.
+type Escalation struct {
+	ID             uuid.UUID `json:"id"`
+	SiteID         uuid.UUID `json:"siteId"`
+	Region         string    `json:"region"`
+	Status         Status    `json:"status"`
+	Tier           int32     `json:"tier"`
+	TriggerLevel   string    `json:"triggerLevel"`
+	TriggerPosture string    `json:"triggerPosture"`
+	AcknowledgedBy *string   `json:"acknowledgedBy,omitempty"`
+	StartedAt      time.Time `json:"startedAt"`
+	WorkflowID     string    `json:"workflowId"`
+}
+
+// TimelineEntry is one step of an escalation.
+type TimelineEntry struct {
+	At    time.Time `json:"at"`
+	Kind  string    `json:"kind"`
+	Actor string    `json:"actor"`
+	Note  string    `json:"note"`
+}
+
+// Trigger describes the status change that opens an escalation.
+type Trigger struct {
+	SiteID                 uuid.UUID
+	SiteCode, SiteName     string
+	Region, Level, Posture string
+	Note, Actor            string
+}
+
+// OpenedEvent is the outbox payload that makes the relay start the workflow.
+type OpenedEvent struct {
+	Escalation Escalation `json:"escalation"`
+	SiteCode   string     `json:"siteCode"`
+	SiteName   string     `json:"siteName"`
+	Note       string     `json:"note"`
+}
+
+// Signal names carried by ChangedEvent for the relay to forward.
+const (
+	SignalAcknowledge = "acknowledge"
+	SignalResolve     = "resolve"
+)
+
+// ChangedEvent is the outbox payload announcing any change; Signal, when set,
+// is forwarded to the workflow.
+type ChangedEvent struct {
+	Escalation Escalation `json:"escalation"`
+	Signal     string     `json:"signal,omitempty"`
+	Actor      string     `json:"actor,omitempty"`
+	Note       string     `json:"note,omitempty"`
+}
+
+// WorkflowID is deterministic so that a replayed outbox row can never start a
+// second workflow for the same escalation.
+func WorkflowID(id uuid.UUID) string { return "escalation-" + id.String() }
+
+// Store reads and writes escalations.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id`
+
+func scan(row pgx.Row) (Escalation, error) {
+	var e Escalation
+	err := row.Scan(&e.ID, &e.SiteID, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
+		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID)
+	return e, err
+}
+
+// OpenForSite opens an escalation for the site inside the caller's
+// transaction, or returns the one already open: one live escalation per site.
+func (s *Store) OpenForSite(ctx context.Context, tx pgx.Tx, t Trigger) (Escalation, error) {
+	existing, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM escalations WHERE site_id = $1 AND status <> 'RESOLVED'`, t.SiteID))
+	if err == nil {
+		return existing, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Escalation{}, fmt.Errorf("escalation: find open: %w", err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Escalation{}, fmt.Errorf("escalation: new id: %w", err)
+	}
+	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, region, trigger_level, trigger_posture, workflow_id)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+columns, id, t.SiteID, t.Region, t.Level, t.Posture, WorkflowID(id)))
+	if err != nil {
+		return Escalation{}, fmt.Errorf("escalation: insert: %w", err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO escalation_timeline (escalation_id, at, kind, actor, note) VALUES ($1, $2, $3, $4, $5)`,
+		esc.ID, esc.StartedAt, KindOpened, t.Actor, fmt.Sprintf("%s %s/%s: %s", t.SiteCode, t.Level, t.Posture, t.Note))
+	if err := audit.Queue(ctx, b, audit.Entry{Actor: t.Actor, Action: "escalation.open", ObjectType: "Escalation",
+		ObjectID: esc.ID.String(), After: esc}); err != nil {
+		return Escalation{}, err
+	}
+	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationOpened, OpenedEvent{Escalation: esc, SiteCode: t.SiteCode, SiteName: t.SiteName, Note: t.Note}); err != nil {
+		return Escalation{}, err
+	}
+	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: esc}); err != nil {
+		return Escalation{}, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Escalation{}, fmt.Errorf("escalation: open: %w", err)
+	}
+	return esc, nil
+}
+
+// Get returns one escalation.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (Escalation, error) {
+	e, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM escalations WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Escalation{}, ErrNotFound
+	}
+	if err != nil {
+		return Escalation{}, fmt.Errorf("escalation: get %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// Filter narrows List.
+type Filter struct {
+	Region string
+	Status Status
+}
+
+// List returns escalations newest first. The cursor is the last seen ID:
+// UUIDv7 IDs sort by creation time.
+func (s *Store) List(ctx context.Context, f Filter, first int, after string) ([]Escalation, bool, error) {
+	var afterID *uuid.UUID
+	if after != "" {
+		id, err := uuid.Parse(after)
+		if err != nil {
+			return nil, false, fault.Invalid("after", "is not a cursor from this list")
+		}
+		afterID = &id
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations
+		WHERE ($1 = '' OR region = $1) AND ($2 = '' OR status = $2) AND ($3::uuid IS NULL OR id < $3)
+		ORDER BY id DESC LIMIT $4`, f.Region, string(f.Status), afterID, first+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("escalation: list: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Escalation, error) { return scan(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("escalation: list: %w", err)
+	}
+	if len(list) > first {
+		return list[:first], true, nil
+	}
+	return list, false, nil
+}
+
+// Timeline returns every step, oldest first.
+func (s *Store) Timeline(ctx context.Context, id uuid.UUID) ([]TimelineEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, kind, actor, note FROM escalation_timeline WHERE escalation_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("escalation: timeline: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[TimelineEntry])
+}
+
+// Authorize is asked, inside the transaction, whether the caller may act on
+// an escalation of the given region.
+type Authorize func(region string) error
+
+// Acknowledge marks the escalation acknowledged: paging stops once the relay
+// delivers the signal, and the paging activity checks this row before every
+// page, so nobody is paged after an acknowledgement Postgres accepted.
+func (s *Store) Acknowledge(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize) (Escalation, error) {
+	return s.transition(ctx, actor, id, note, authorize, SignalAcknowledge)
+}
+
+// Resolve closes the escalation.
+func (s *Store) Resolve(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize) (Escalation, error) {
+	return s.transition(ctx, actor, id, note, authorize, SignalResolve)
+}
+
+func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize, signal string) (Escalation, error) {
+	if len([]rune(note)) > MaxNoteLength {
+		return Escalation{}, fault.Invalid("note", "must be at most %d characters", MaxNoteLength)
+	}
+	var after Escalation
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		before, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM escalations WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("escalation: lock %s: %w", id, err)
+		}
+		if err := authorize(before.Region); err != nil {
+			return err
+		}
+		if before.Status == StatusResolved {
+			return ErrAlreadyResolved
+		}
+		kind, action := KindResolved, "escalation.resolve"
+		if signal == SignalAcknowledge {
+			if before.Status == StatusAcknowledged {
+				return fmt.Errorf("%w by %s", ErrAlreadyAcked, deref(before.AcknowledgedBy))
+			}
+			kind, action = KindAcknowledged, "escalation.acknowledge"
+			after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET status = 'ACKNOWLEDGED', acknowledged_by = $2,
+				acknowledged_at = now() WHERE id = $1 RETURNING `+columns, id, actor))
+		} else {
+			after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET status = 'RESOLVED', resolved_by = $2,
+				resolved_at = now() WHERE id = $1 RETURNING `+columns, id, actor))
+		}
+		if err != nil {
+			return fmt.Errorf("escalation: %s %s: %w", signal, id, err)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, $2, $3, $4)`, id, kind, actor, note)
+		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: action, ObjectType: "Escalation",
+			ObjectID: id.String(), Before: before, After: after}); err != nil {
+			return err
+		}
+		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: after, Signal: signal, Actor: actor, Note: note}); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return Escalation{}, err
+	}
+	return after, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "someone"
+	}
+	return *s
+}
+
+// Step is a timeline entry written by the workflow's activities.
+type Step struct {
+	EscalationID uuid.UUID
+	Kind         string
+	Actor        string
+	Note         string
+	Tier         int32 // the tier now reached; 0 leaves it unchanged
+	// DedupeKey makes a retried activity record its step once.
+	DedupeKey string
+}
+
+// RecordStep appends a workflow step to the timeline, raises the tier and
+// announces the change, once per DedupeKey.
+func (s *Store) RecordStep(ctx context.Context, step Step) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO escalation_timeline (escalation_id, kind, actor, note, dedupe_key)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`,
+			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey)
+		if err != nil {
+			return fmt.Errorf("escalation: record %s: %w", step.Kind, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // already recorded by an earlier attempt
+		}
+		esc, err := scan(tx.QueryRow(ctx, `UPDATE escalations SET tier = GREATEST(tier, $2) WHERE id = $1 RETURNING `+columns,
+			step.EscalationID, step.Tier))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("escalation: record %s: %w", step.Kind, err)
+		}
+		return outbox.Enqueue(ctx, tx, outbox.TopicEscalationChanged, ChangedEvent{Escalation: esc})
+	})
+}

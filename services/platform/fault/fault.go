@@ -1,0 +1,56 @@
+// Package fault carries the error kinds every Meridian domain shares. Domains
+// declare their sentinels with it (site.ErrNotFound); the gateway maps each
+// kind once to a stable GraphQL extensions.code.
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is the stable, client-visible kind of an error.
+type Code string
+
+const (
+	Unauthenticated Code = "UNAUTHENTICATED"
+	Forbidden       Code = "FORBIDDEN"
+	NotFound        Code = "NOT_FOUND"
+	BadUserInput    Code = "BAD_USER_INPUT"
+	Conflict        Code = "CONFLICT"
+	RateLimited     Code = "RATE_LIMITED"
+	Internal        Code = "INTERNAL"
+)
+
+// Error is an error whose message is safe to show to the caller.
+type Error struct {
+	Code    Code
+	Message string
+	// Field names the input field at fault, for BAD_USER_INPUT.
+	Field string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is match two faults of the same code and message, so a
+// sentinel still matches after it has been wrapped or copied.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Message == e.Message && t.Field == e.Field
+}
+
+// New returns a fault with a fixed message.
+func New(code Code, msg string) *Error { return &Error{Code: code, Message: msg} }
+
+// Invalid reports a bad value in one input field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: BadUserInput, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of the first fault in err's chain, or Internal.
+func CodeOf(err error) Code {
+	var f *Error
+	if errors.As(err, &f) {
+		return f.Code
+	}
+	return Internal
+}

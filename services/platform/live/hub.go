@@ -1,0 +1,247 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"meridian.dev/platform/fault"
+)
+
+// ErrCursorExpired is returned when a client resumes from a cursor older than
+// anything the stream still holds.
+var ErrCursorExpired = fault.Invalid("after", "cursor is older than the retained event history; reload the board and subscribe without it")
+
+// ErrTooSlow closes a subscription whose client cannot keep up; it may
+// resubscribe with its last cursor and lose nothing.
+var ErrTooSlow = errors.New("live: subscriber fell behind; resubscribe with your last cursor")
+
+// Hub reads the stream once per gateway replica and fans events out to the
+// subscriptions of that replica.
+type Hub struct {
+	rdb  *redis.Client
+	keys Keys
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	subs map[*Subscription]struct{}
+	// last is the newest stream ID delivered to subscribers; a resuming
+	// subscriber replays up to it, then takes live events.
+	last string
+}
+
+// Subscription receives events until it is closed.
+type Subscription struct {
+	C      chan Event
+	hub    *Hub
+	accept func(Event) bool
+	err    error
+	closed bool
+}
+
+// Err says why C was closed early, if it was.
+func (s *Subscription) Err() error {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.err
+}
+
+// Close stops the subscription.
+func (s *Subscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.hub.removeLocked(s, nil)
+}
+
+// NewHub returns a hub; call Run to start reading.
+func NewHub(rdb *redis.Client, keys Keys, log *slog.Logger) *Hub {
+	return &Hub{rdb: rdb, keys: keys, log: log, subs: map[*Subscription]struct{}{}}
+}
+
+// subscriberBuffer absorbs bursts; a subscriber further behind is dropped
+// (ErrTooSlow) rather than slowing everyone else.
+const subscriberBuffer = 1024
+
+// Subscribe registers a subscriber for the events accept lets through. With
+// after set, events after that cursor are replayed first, in order, without
+// gaps or duplicates.
+func (h *Hub) Subscribe(ctx context.Context, after string, accept func(Event) bool) (*Subscription, error) {
+	s := &Subscription{C: make(chan Event, subscriberBuffer), hub: h, accept: accept}
+	if after == "" {
+		h.mu.Lock()
+		h.subs[s] = struct{}{}
+		h.mu.Unlock()
+		return s, nil
+	}
+	if err := h.checkCursor(ctx, after); err != nil {
+		return nil, err
+	}
+	// Replay in pages up to the hub's position, then join live delivery
+	// under the lock so no event falls between the two.
+	cursor := after
+	for {
+		h.mu.Lock()
+		upTo := h.last
+		h.mu.Unlock()
+		if upTo == "" || compareIDs(cursor, upTo) >= 0 {
+			h.mu.Lock()
+			if h.last == upTo {
+				h.subs[s] = struct{}{}
+				h.mu.Unlock()
+				return s, nil
+			}
+			h.mu.Unlock()
+			continue
+		}
+		msgs, err := h.rdb.XRangeN(ctx, h.keys.Stream(), "("+cursor, upTo, 500).Result()
+		if err != nil {
+			return nil, fmt.Errorf("live: replay: %w", err)
+		}
+		for _, m := range msgs {
+			ev := decode(m)
+			cursor = ev.ID
+			if !accept(ev) {
+				continue
+			}
+			select {
+			case s.C <- ev:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			default:
+				return nil, ErrTooSlow
+			}
+		}
+		if len(msgs) == 0 {
+			cursor = upTo
+		}
+	}
+}
+
+func (h *Hub) checkCursor(ctx context.Context, after string) error {
+	if !validID(after) {
+		return fault.Invalid("after", "is not a cursor from this subscription")
+	}
+	first, err := h.rdb.XRangeN(ctx, h.keys.Stream(), "-", "+", 1).Result()
+	if err != nil {
+		return fmt.Errorf("live: check cursor: %w", err)
+	}
+	if len(first) > 0 && compareIDs(after, first[0].ID) < 0 {
+		// The entries just after the cursor may have been trimmed.
+		return ErrCursorExpired
+	}
+	return nil
+}
+
+func (h *Hub) removeLocked(s *Subscription, err error) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.err = err
+	delete(h.subs, s)
+	close(s.C)
+}
+
+// Run reads the stream until ctx ends, reconnecting after Redis errors.
+func (h *Hub) Run(ctx context.Context) error {
+	// Start from the stream's current end so a new replica does not replay
+	// history to live subscribers.
+	if err := h.initPosition(ctx); err != nil {
+		h.log.WarnContext(ctx, "live hub: stream position unknown; starting from new events", "err", err)
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		from := h.last
+		h.mu.Unlock()
+		if from == "" {
+			from = "$"
+		}
+		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{h.keys.Stream(), from}, Count: 500, Block: 5 * time.Second}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			h.log.WarnContext(ctx, "live hub: read failed; retrying", "err", err, "in", backoff.String())
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for _, stream := range res {
+			h.dispatch(stream.Messages)
+		}
+	}
+	h.mu.Lock()
+	for s := range h.subs {
+		h.removeLocked(s, ctx.Err())
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *Hub) initPosition(ctx context.Context) error {
+	msgs, err := h.rdb.XRevRangeN(ctx, h.keys.Stream(), "+", "-", 1).Result()
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(msgs) > 0 {
+		h.last = msgs[0].ID
+	} else {
+		h.last = "0-0"
+	}
+	return nil
+}
+
+func (h *Hub) dispatch(msgs []redis.XMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range msgs {
+		ev := decode(m)
+		h.last = ev.ID
+		for s := range h.subs {
+			if !s.accept(ev) {
+				continue
+			}
+			select {
+			case s.C <- ev:
+			default:
+				h.removeLocked(s, ErrTooSlow)
+			}
+		}
+	}
+}
+
+// validID accepts Redis stream IDs of the form ms-seq.
+func validID(id string) bool {
+	var ms, seq uint64
+	n, err := fmt.Sscanf(id, "%d-%d", &ms, &seq)
+	return err == nil && n == 2 && fmt.Sprintf("%d-%d", ms, seq) == id
+}
+
+// compareIDs orders two stream IDs.
+func compareIDs(a, b string) int {
+	var am, as, bm, bs uint64
+	fmt.Sscanf(a, "%d-%d", &am, &as)
+	fmt.Sscanf(b, "%d-%d", &bm, &bs)
+	switch {
+	case am < bm || am == bm && as < bs:
+		return -1
+	case am == bm && as == bs:
+		return 0
+	}
+	return 1
+}

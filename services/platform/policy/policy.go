@@ -1,0 +1,55 @@
+// Package policy decides every action in Meridian, deny by default. Resolvers
+// ask it before touching a store; nothing else grants access.
+package policy
+
+import (
+	"fmt"
+
+	"meridian.dev/platform/auth"
+	"meridian.dev/platform/fault"
+)
+
+// Action is something a caller may try to do.
+type Action string
+
+const (
+	ReadAll               Action = "read"
+	CreateSite            Action = "site.create"
+	UpdateSiteStatus      Action = "site.update_status"
+	AcknowledgeEscalation Action = "escalation.acknowledge"
+	ResolveEscalation     Action = "escalation.resolve"
+)
+
+// Mutations lists every action that changes state, for the policy matrix test.
+var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation}
+
+// ErrForbidden is what a denied caller sees.
+var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")
+
+// Allow returns nil when id may perform action on an object in region, and
+// an error wrapping ErrForbidden otherwise. region is ignored for ReadAll.
+func Allow(id auth.Identity, action Action, region string) error {
+	if id.Subject == "" {
+		return auth.ErrUnauthenticated
+	}
+	if action == ReadAll {
+		// Every authenticated role reads the board: coordination needs the
+		// whole picture. Roles that may only read are read-only below.
+		for _, r := range auth.KnownRoles {
+			if id.HasRole(r) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: no known role", ErrForbidden)
+	}
+	if id.HasRole(auth.RoleAdmin) || id.HasRole(auth.RoleGlobalLead) {
+		return nil
+	}
+	switch action {
+	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation:
+		if id.HasRole(auth.RoleRegionalManager) && id.InRegion(region) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s in %s", ErrForbidden, action, region)
+}

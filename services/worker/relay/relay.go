@@ -1,0 +1,112 @@
+// Package relay delivers outbox rows: live state and events to Redis, and
+// escalation starts and signals to Temporal. Every handler is idempotent, as
+// the outbox requires.
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/live"
+	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/site"
+	wf "meridian.dev/workflows/escalation"
+)
+
+// SiteStatusEvent is what subscribers of siteStatusChanged receive on the
+// stream: the whole site, so no gateway has to read Postgres per event.
+type SiteStatusEvent struct {
+	Site     site.Site   `json:"site"`
+	Previous site.Status `json:"previous"`
+}
+
+// EscalationEvent is what subscribers of escalationUpdated receive.
+type EscalationEvent struct {
+	Escalation escalation.Escalation `json:"escalation"`
+}
+
+// Handlers wires the relay's topics.
+type Handlers struct {
+	Publisher *live.Publisher
+	Temporal  client.Client
+	// TierWait is how long each tier of the default policy waits for an
+	// acknowledgement before the next tier is paged.
+	TierWait time.Duration
+}
+
+// Register installs every handler on r.
+func (h *Handlers) Register(r *outbox.Relay) {
+	r.Handle(outbox.TopicSiteStatusChanged, h.siteStatusChanged)
+	r.Handle(outbox.TopicEscalationOpened, h.escalationOpened)
+	r.Handle(outbox.TopicEscalationChanged, h.escalationChanged)
+}
+
+func (h *Handlers) siteStatusChanged(ctx context.Context, m outbox.Message) error {
+	var ev site.StatusChangedEvent
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	status, err := json.Marshal(ev.Site.Status)
+	if err != nil {
+		return err
+	}
+	return h.Publisher.PublishSiteStatus(ctx, ev.Site.ID.String(), ev.Site.Region, ev.Site.Status.Version, status, m.Payload)
+}
+
+func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error {
+	var ev escalation.OpenedEvent
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	e := ev.Escalation
+	in := wf.Input{
+		EscalationID: e.ID.String(), SiteID: e.SiteID.String(), SiteCode: ev.SiteCode, SiteName: ev.SiteName,
+		Region: e.Region, Level: e.TriggerLevel, Posture: e.TriggerPosture, Note: ev.Note,
+		Policy: wf.DefaultPolicy(e.Region, h.TierWait),
+	}
+	_, err := h.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        e.WorkflowID,
+		TaskQueue: wf.TaskQueue,
+		// The ID is deterministic: a replayed row finds the workflow already
+		// there and must not start a second one, even after it finished.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, wf.WorkflowName, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("start escalation workflow %s: %w", e.WorkflowID, err)
+	}
+	return nil
+}
+
+func (h *Handlers) escalationChanged(ctx context.Context, m outbox.Message) error {
+	var ev escalation.ChangedEvent
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if ev.Signal != "" {
+		err := h.Temporal.SignalWorkflow(ctx, ev.Escalation.WorkflowID, "", ev.Signal, wf.Decision{Actor: ev.Actor, Note: ev.Note})
+		// NotFound: the workflow has finished, or has not started yet. Either
+		// way nothing is lost: Postgres holds the decision and the workflow
+		// reads it before every page.
+		var notFound *serviceerror.NotFound
+		if err != nil && !errors.As(err, &notFound) {
+			return fmt.Errorf("signal %s to %s: %w", ev.Signal, ev.Escalation.WorkflowID, err)
+		}
+	}
+	data, err := json.Marshal(EscalationEvent{Escalation: ev.Escalation})
+	if err != nil {
+		return err
+	}
+	return h.Publisher.Publish(ctx, live.TypeEscalation, ev.Escalation.Region, data)
+}

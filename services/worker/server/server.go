@@ -1,0 +1,167 @@
+// Package server is the worker process: configuration and run loop. It is a
+// package, not main, so tests and the benchmark run the real thing in-process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
+
+	"meridian.dev/platform/config"
+	"meridian.dev/platform/directory"
+	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/health"
+	"meridian.dev/platform/live"
+	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/telemetry"
+	"meridian.dev/worker/relay"
+	"meridian.dev/workflows/engine"
+	wf "meridian.dev/workflows/escalation"
+)
+
+// Config is every setting of the worker.
+type Config struct {
+	config.Common
+	HTTPAddr      string        // WORKER_HTTP_ADDR: /healthz, /readyz, /metrics
+	PagerURL      string        // MERIDIAN_PAGER_WEBHOOK_URL: where pages are POSTed
+	PagerSecret   string        // MERIDIAN_PAGER_SECRET: HMAC-SHA256 key for page signatures
+	TierWait      time.Duration // MERIDIAN_ESCALATION_TIER_WAIT: wait per tier before the next is paged
+	RunMigrations bool          // MERIDIAN_MIGRATE: apply migrations at start (default true)
+}
+
+// DevelopmentPagerSecret signs pages outside production.
+const DevelopmentPagerSecret = "meridian-development-pager-secret"
+
+// LoadConfig reads the environment.
+func LoadConfig() (Config, error) {
+	var r config.Reader
+	c := Config{
+		Common:        config.ReadCommon(&r),
+		HTTPAddr:      r.String("WORKER_HTTP_ADDR", "127.0.0.1:8081"),
+		PagerURL:      r.String("MERIDIAN_PAGER_WEBHOOK_URL", ""),
+		PagerSecret:   r.String("MERIDIAN_PAGER_SECRET", DevelopmentPagerSecret),
+		TierWait:      r.Duration("MERIDIAN_ESCALATION_TIER_WAIT", 5*time.Minute),
+		RunMigrations: r.String("MERIDIAN_MIGRATE", "true") == "true",
+	}
+	if err := r.Err(); err != nil {
+		return c, err
+	}
+	if c.Production() {
+		if c.PagerURL == "" {
+			return c, errors.New("worker: MERIDIAN_PAGER_WEBHOOK_URL is required in production: pages would go nowhere")
+		}
+		if c.PagerSecret == DevelopmentPagerSecret || len(c.PagerSecret) < 32 {
+			return c, errors.New("worker: MERIDIAN_PAGER_SECRET must be a non-default secret of at least 32 bytes in production")
+		}
+	}
+	if c.PagerURL == "" {
+		c.PagerURL = "http://127.0.0.1:8089/pages" // `meridianctl pagesink`, started by make run
+	}
+	if c.TierWait <= 0 {
+		return c, errors.New("worker: MERIDIAN_ESCALATION_TIER_WAIT must be positive")
+	}
+	return c, nil
+}
+
+// Run runs the worker until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	log := telemetry.DefaultLogger(cfg.LogLevel, cfg.LogFormat)
+	tel, err := telemetry.Setup(ctx, "meridian-worker", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer shutdown(tel)
+
+	if cfg.RunMigrations {
+		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rdb, err := live.Connect(ctx, cfg.RedisURL)
+	if rdb == nil {
+		return err
+	}
+	if err != nil {
+		// The relay keeps rows waiting until Redis is back; start anyway.
+		log.WarnContext(ctx, "redis not answering; outbox rows will wait", "err", err)
+	}
+	defer rdb.Close()
+
+	tc, err := engine.Lazy(cfg.TemporalHost, cfg.TemporalNS, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	escalations := escalation.NewStore(pool)
+	w := worker.New(tc, wf.TaskQueue, worker.Options{})
+	wf.Register(w, &wf.Activities{
+		Escalations: escalations,
+		Directory:   directory.NewStore(pool),
+		Pager:       wf.NewPager(cfg.PagerURL, cfg.PagerSecret),
+		Log:         log,
+	})
+
+	r := outbox.NewRelay(pool, log)
+	(&relay.Handlers{Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TierWait: cfg.TierWait}).Register(r)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /readyz", health.Handler(
+		health.Check{Name: "postgres", Ping: pool.Ping},
+		health.Check{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		health.Check{Name: "temporal", Ping: engine.Ping(tc)},
+	))
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("worker: listen %s: %w", cfg.HTTPAddr, err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("temporal worker: %w", err)
+		}
+		<-gctx.Done()
+		w.Stop()
+		return nil
+	})
+	g.Go(func() error { return r.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", wf.TaskQueue, "pager", cfg.PagerURL)
+	return g.Wait()
+}
+
+func shutdown(tel *telemetry.Telemetry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		slog.Warn("telemetry shutdown", "err", err)
+	}
+}

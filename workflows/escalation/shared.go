@@ -1,0 +1,120 @@
+// Package escalation is the durable process that pages people about an
+// incident until someone acknowledges it, climbing tier by tier. Names,
+// inputs and signals live here so starters and the worker share one contract.
+package escalation
+
+import (
+	"time"
+)
+
+// TaskQueue is the queue escalation workflows and activities run on.
+const TaskQueue = "meridian-escalations"
+
+// WorkflowName is the registered name of Workflow; starters use it so that
+// renaming the Go function never orphans running escalations.
+const WorkflowName = "Escalation"
+
+// Signals the workflow accepts. Postgres records the change first; the
+// signal only tells the workflow to stop paging.
+const (
+	SignalAcknowledge = "acknowledge"
+	SignalResolve     = "resolve"
+)
+
+// QueryState returns the workflow's State.
+const QueryState = "state"
+
+// Activity names, registered explicitly for the same reason as WorkflowName.
+const (
+	ActivityPage       = "Page"
+	ActivityRecordStep = "RecordStep"
+)
+
+// Target says whom a tier pages: everyone holding Role, in Region when set.
+type Target struct {
+	Role   string `json:"role"`
+	Region string `json:"region,omitempty"`
+}
+
+// Tier is one step of a policy.
+type Tier struct {
+	Name    string        `json:"name"`
+	Targets []Target      `json:"targets"`
+	Wait    time.Duration `json:"wait"` // how long to wait for an acknowledgement
+}
+
+// Policy is frozen into the input when an escalation starts, so editing a
+// policy later changes only escalations opened after the edit.
+type Policy struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Tiers   []Tier `json:"tiers"`
+}
+
+// DefaultPolicy pages the site region's managers, then the global leads.
+func DefaultPolicy(region string, tierWait time.Duration) Policy {
+	return Policy{Name: "default", Version: 1, Tiers: []Tier{
+		{Name: "regional managers", Targets: []Target{{Role: "regional_manager", Region: region}}, Wait: tierWait},
+		{Name: "global leads", Targets: []Target{{Role: "global_lead"}}, Wait: tierWait},
+	}}
+}
+
+// Input starts one escalation.
+type Input struct {
+	EscalationID string `json:"escalationId"`
+	SiteID       string `json:"siteId"`
+	SiteCode     string `json:"siteCode"`
+	SiteName     string `json:"siteName"`
+	Region       string `json:"region"`
+	Level        string `json:"level"`
+	Posture      string `json:"posture"`
+	Note         string `json:"note"`
+	Policy       Policy `json:"policy"`
+}
+
+// Decision is the payload of the acknowledge and resolve signals.
+type Decision struct {
+	Actor string `json:"actor"`
+	Note  string `json:"note"`
+}
+
+// Workflow states.
+const (
+	StateOpen         = "OPEN"
+	StateAcknowledged = "ACKNOWLEDGED"
+	StateResolved     = "RESOLVED"
+)
+
+// State is what QueryState answers.
+type State struct {
+	Status         string `json:"status"`
+	Tier           int    `json:"tier"`
+	AcknowledgedBy string `json:"acknowledgedBy,omitempty"`
+	ResolvedBy     string `json:"resolvedBy,omitempty"`
+}
+
+// PageRequest asks the Page activity to page one tier.
+type PageRequest struct {
+	Input Input `json:"input"`
+	Tier  int   `json:"tier"` // 1-based
+	Round int   `json:"round"`
+}
+
+// PageResult says what the Page activity did.
+type PageResult struct {
+	// Skipped is true when Postgres already showed the escalation
+	// acknowledged or resolved, so nobody was paged.
+	Skipped bool `json:"skipped"`
+	// Status is the escalation's status in Postgres when the page was due.
+	Status     string   `json:"status"`
+	Recipients []string `json:"recipients"`
+}
+
+// StepRequest records a timeline step from the workflow.
+type StepRequest struct {
+	EscalationID string `json:"escalationId"`
+	Kind         string `json:"kind"`
+	Note         string `json:"note"`
+	Tier         int    `json:"tier"`
+	DedupeKey    string `json:"dedupeKey"`
+}
