@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// TaskQueue is the queue escalation workflows and activities run on.
+// TaskQueue is the default queue escalation workflows and activities run on.
 const TaskQueue = "meridian-escalations"
 
 // WorkflowName is the registered name of Workflow; starters use it so that

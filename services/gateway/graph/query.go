@@ -91,7 +91,7 @@ func (r *Resolver) Site(ctx context.Context, args struct{ ID graphql.ID }) (*sit
 type sitesArgs struct {
 	Region *string
 	Level  *string
-	First  *int32
+	First  int32
 	After  *string
 }
 
@@ -105,7 +105,7 @@ func (r *Resolver) Sites(ctx context.Context, args sitesArgs) (*siteConnectionRe
 	if err != nil {
 		return nil, err
 	}
-	first, err := site.ClampFirst(deref(args.First, 50))
+	first, err := site.ClampFirst(args.First)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (r *Resolver) Escalation(ctx context.Context, args struct{ ID graphql.ID })
 type escalationsArgs struct {
 	Region *string
 	Status *string
-	First  *int32
+	First  int32
 	After  *string
 }
 
@@ -149,7 +149,7 @@ func (r *Resolver) Escalations(ctx context.Context, args escalationsArgs) (*esca
 	if err != nil {
 		return nil, err
 	}
-	first, err := site.ClampFirst(deref(args.First, 50))
+	first, err := site.ClampFirst(args.First)
 	if err != nil {
 		return nil, err
 	}

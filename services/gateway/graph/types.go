@@ -80,10 +80,10 @@ func (s *siteResolver) Region(ctx context.Context) *regionResolver {
 }
 
 func (s *siteResolver) StatusHistory(ctx context.Context, args struct {
-	First *int32
+	First int32
 	After *string
 }) (*statusConnectionResolver, error) {
-	first, err := site.ClampFirst(deref(args.First, 20))
+	first, err := site.ClampFirst(args.First)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -63,14 +64,19 @@ func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx = auth.WithIdentity(ctx, id)
 	}
-	var req request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err := dec.Decode(&req); err != nil {
+	// Read the whole body first: an oversized body is 413 whatever it holds.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeErrors(w, http.StatusRequestEntityTooLarge, fault.BadUserInput, "request body is larger than 1 MiB")
 			return
 		}
+		writeErrors(w, http.StatusBadRequest, fault.BadUserInput, "could not read the request body")
+		return
+	}
+	var req request
+	if err := json.Unmarshal(body, &req); err != nil {
 		writeErrors(w, http.StatusBadRequest, fault.BadUserInput, "request body must be JSON: {\"query\": \"…\", \"variables\": {…}}")
 		return
 	}

@@ -38,6 +38,9 @@ func (s *Store) InRole(ctx context.Context, role, region string) ([]Person, erro
 
 // Upsert adds or updates a person.
 func (s *Store) Upsert(ctx context.Context, p Person) error {
+	// pgx sends a nil slice as NULL; the columns want an empty array.
+	p.Roles = append([]string{}, p.Roles...)
+	p.Regions = append([]string{}, p.Regions...)
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (subject, name, email, roles, regions) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (subject) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, roles = EXCLUDED.roles,
 		regions = EXCLUDED.regions`, p.Subject, p.Name, p.Email, p.Roles, p.Regions)

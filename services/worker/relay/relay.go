@@ -37,6 +37,7 @@ type EscalationEvent struct {
 type Handlers struct {
 	Publisher *live.Publisher
 	Temporal  client.Client
+	TaskQueue string
 	// TierWait is how long each tier of the default policy waits for an
 	// acknowledgement before the next tier is paged.
 	TierWait time.Duration
@@ -74,7 +75,7 @@ func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error
 	}
 	_, err := h.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        e.WorkflowID,
-		TaskQueue: wf.TaskQueue,
+		TaskQueue: h.TaskQueue,
 		// The ID is deterministic: a replayed row finds the workflow already
 		// there and must not start a second one, even after it finished.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,

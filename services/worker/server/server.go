@@ -34,6 +34,7 @@ type Config struct {
 	PagerURL      string        // MERIDIAN_PAGER_WEBHOOK_URL: where pages are POSTed
 	PagerSecret   string        // MERIDIAN_PAGER_SECRET: HMAC-SHA256 key for page signatures
 	TierWait      time.Duration // MERIDIAN_ESCALATION_TIER_WAIT: wait per tier before the next is paged
+	TaskQueue     string        // MERIDIAN_TASK_QUEUE: Temporal task queue for escalations
 	RunMigrations bool          // MERIDIAN_MIGRATE: apply migrations at start (default true)
 }
 
@@ -49,6 +50,7 @@ func LoadConfig() (Config, error) {
 		PagerURL:      r.String("MERIDIAN_PAGER_WEBHOOK_URL", ""),
 		PagerSecret:   r.String("MERIDIAN_PAGER_SECRET", DevelopmentPagerSecret),
 		TierWait:      r.Duration("MERIDIAN_ESCALATION_TIER_WAIT", 5*time.Minute),
+		TaskQueue:     r.String("MERIDIAN_TASK_QUEUE", wf.TaskQueue),
 		RunMigrations: r.String("MERIDIAN_MIGRATE", "true") == "true",
 	}
 	if err := r.Err(); err != nil {
@@ -107,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer tc.Close()
 
 	escalations := escalation.NewStore(pool)
-	w := worker.New(tc, wf.TaskQueue, worker.Options{})
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
 	wf.Register(w, &wf.Activities{
 		Escalations: escalations,
 		Directory:   directory.NewStore(pool),
@@ -116,7 +118,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	r := outbox.NewRelay(pool, log)
-	(&relay.Handlers{Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TierWait: cfg.TierWait}).Register(r)
+	(&relay.Handlers{Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TaskQueue: cfg.TaskQueue, TierWait: cfg.TierWait}).Register(r)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
@@ -154,7 +156,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", wf.TaskQueue, "pager", cfg.PagerURL)
+	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", cfg.TaskQueue, "pager", cfg.PagerURL)
 	return g.Wait()
 }
 

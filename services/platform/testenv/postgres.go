@@ -1,8 +1,12 @@
-// Package pgtest gives each test package a fresh database, cloned from a
+// Package testenv gives integration tests the real services they need. Each
+// helper fails the test loudly when its service does not answer: a test that
+// needs a service never skips.
+//
+// NewDatabase gives each test package a fresh database, cloned from a
 // template that has every migration applied. It talks to the real Postgres
 // named by MERIDIAN_TEST_DATABASE_URL (default 127.0.0.1:5432) and fails the
 // test loudly when none answers: a test that needs Postgres never skips.
-package pgtest
+package testenv
 
 import (
 	"context"
@@ -103,16 +107,16 @@ func NewDatabase(t testing.TB) string {
 	defer cancel()
 	tmpl, err := templateDB(ctx)
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	conn, err := pgx.Connect(ctx, ServerURL())
 	if err != nil {
-		t.Fatalf("pgtest: postgres is required and did not answer at %s: %v", ServerURL(), err)
+		t.Fatalf("testenv: postgres is required and did not answer at %s: %v", ServerURL(), err)
 	}
 	defer conn.Close(ctx)
 	name := fmt.Sprintf("meridian_test_%s_%d", sanitize(t.Name()), time.Now().UnixNano()%1e9)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: create %s: %v", name, err)
+		t.Fatalf("testenv: create %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -132,7 +136,7 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, err := postgres.Connect(context.Background(), NewDatabase(t))
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(pool.Close)
 	return pool

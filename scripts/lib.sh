@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Shared helpers for `make run` and `make test`: find or start PostgreSQL,
+# Redis and the Temporal dev server. Sourced, not run.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_BIN="$ROOT/.tools/bin"
+TEMPORAL_BIN="$TOOLS_BIN/temporal"
+TEMPORAL_CLI_VERSION="v1.5.1"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# hostport URL DEFAULT_PORT -> "host port"
+hostport() {
+  local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; rest="${rest%%\?*}"
+  local host="${rest%%:*}" port="${rest##*:}"
+  [ "$port" = "$rest" ] && port="$2"
+  [ -z "$host" ] && host=127.0.0.1
+  echo "$host $port"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() { # host port seconds what
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do port_open "$1" "$2" && return 0; sleep 0.1; done
+  die "$4 did not come up on $1:$2 within $3 s"
+}
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+apt_install() {
+  if ! is_root; then
+    die "$1 is not running and cannot be installed without root. Run: sudo apt-get install -y $*"
+  fi
+  say "installing $* from Debian's packages"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  read -r host port < <(hostport "${DATABASE_URL:-postgres://127.0.0.1:5432/}" 5432)
+  port_open "$host" "$port" && return 0
+  case "$host" in 127.0.0.1|localhost|::1) ;; *) die "PostgreSQL at $host:$port does not answer (DATABASE_URL)";; esac
+  say "PostgreSQL not answering on $host:$port; starting a local one"
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local ver; ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+  [ -n "$ver" ] || die "no PostgreSQL cluster found under /etc/postgresql"
+  if is_root; then
+    # Trust local connections, as the dev and CI machines do.
+    local hba="/etc/postgresql/$ver/main/pg_hba.conf"
+    grep -q "meridian-dev" "$hba" 2>/dev/null || {
+      sed -i '1i host all all 127.0.0.1/32 trust # meridian-dev\nhost all all ::1/128 trust # meridian-dev\nlocal all all trust # meridian-dev' "$hba"
+    }
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start || die "could not start PostgreSQL $ver"
+  else
+    die "start PostgreSQL with: sudo pg_ctlcluster $ver main start"
+  fi
+  wait_port "$host" "$port" 30 PostgreSQL
+}
+
+ensure_redis() {
+  read -r host port < <(hostport "${REDIS_URL:-redis://127.0.0.1:6379/0}" 6379)
+  port_open "$host" "$port" && return 0
+  case "$host" in 127.0.0.1|localhost|::1) ;; *) die "Redis at $host:$port does not answer (REDIS_URL)";; esac
+  say "Redis not answering on $host:$port; starting a local one"
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "${TMPDIR:-/tmp}" --logfile "${TMPDIR:-/tmp}/meridian-redis.log" || die "could not start Redis"
+  wait_port "$host" "$port" 10 Redis
+}
+
+# The Temporal CLI (with its dev server) is built from its Go module by a tools
+# module kept out of go.work, once per machine: about 3 minutes the first time.
+ensure_temporal_cli() {
+  if [ -x "$TEMPORAL_BIN" ] && [ "$(cat "$TOOLS_BIN/.temporal-version" 2>/dev/null)" = "$TEMPORAL_CLI_VERSION" ]; then
+    return 0
+  fi
+  say "building the Temporal CLI $TEMPORAL_CLI_VERSION dev server (first time only, ~3 minutes)"
+  mkdir -p "$TOOLS_BIN"
+  (cd "$ROOT/scripts/tools" && GOWORK=off GOFLAGS=-mod=mod go build -o "$TEMPORAL_BIN" github.com/temporalio/cli/cmd/temporal) \
+    || die "building the Temporal CLI failed"
+  echo "$TEMPORAL_CLI_VERSION" > "$TOOLS_BIN/.temporal-version"
+}
+
+# start_temporal PORT UI_PORT DB_FILE LOG -> sets TEMPORAL_PID (empty when reusing one)
+start_temporal() {
+  local port=$1 ui=$2 db=$3 log=$4
+  TEMPORAL_PID=""
+  if port_open 127.0.0.1 "$port"; then
+    say "Temporal already answering on 127.0.0.1:$port; using it"
+    return 0
+  fi
+  local args=(server start-dev --ip 127.0.0.1 --port "$port" --log-level warn --namespace default)
+  if [ "$ui" = none ]; then args+=(--headless); else args+=(--ui-port "$ui"); fi
+  [ -n "$db" ] && args+=(--db-filename "$db")
+  "$TEMPORAL_BIN" "${args[@]}" >"$log" 2>&1 &
+  TEMPORAL_PID=$!
+  wait_port 127.0.0.1 "$port" 60 "Temporal dev server (log: $log)"
+  # The frontend port opens before the default namespace is registered.
+  local i
+  for ((i = 0; i < 100; i++)); do
+    "$TEMPORAL_BIN" operator namespace describe --address "127.0.0.1:$port" -n default >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  die "Temporal dev server did not register the default namespace (log: $log)"
+}
