@@ -12,6 +12,7 @@ require (
 	meridian.dev/platform v0.0.0
 	meridian.dev/schema v0.0.0
 	meridian.dev/workflows v0.0.0-00010101000000-000000000000
+	meridian.dev/worker v0.0.0
 )
 
 require (
@@ -78,5 +79,6 @@ require (
 replace (
 	meridian.dev/platform => ../platform
 	meridian.dev/schema => ../../schema
+	meridian.dev/worker => ../worker
 	meridian.dev/workflows => ../../workflows
 )

@@ -75,7 +75,7 @@ func Workflow(ctx workflow.Context, in Input) (State, error) {
 		sel.AddFuture(workflow.NewTimer(timerCtx, tier.Wait), func(workflow.Future) { timedOut = true })
 		sel.Select(ctx)
 		cancelTimer()
-		if timedOut && state.Status == StateOpen && tierNo < len(in.Policy.Tiers) {
+		if false && timedOut && state.Status == StateOpen && tierNo < len(in.Policy.Tiers) {
 			step := StepRequest{EscalationID: in.EscalationID, Kind: "TIMED_OUT", Tier: tierNo,
 				Note:      fmt.Sprintf("no acknowledgement within %s; escalating to tier %d", tier.Wait, tierNo+1),
 				DedupeKey: fmt.Sprintf("%s:tier%d:timed-out", in.EscalationID, tierNo)}

@@ -350,7 +350,6 @@ type group struct {
 	cancel  context.CancelFunc
 	mu      sync.Mutex
 	members map[*member]struct{}
-	started bool
 }
 
 type member struct {

@@ -144,6 +144,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	})
 	g.Go(func() error { return r.Run(gctx) })
+	// Delivered outbox rows stay a week for inspection, then go.
+	g.Go(func() error { return outbox.PruneEvery(gctx, pool, 7*24*time.Hour, time.Hour, log) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

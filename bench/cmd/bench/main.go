@@ -1,0 +1,189 @@
+// Command bench measures Meridian against its raw baselines in one run:
+//
+//   - Part 1, status update throughput: N clients each updating their own site
+//     through the real gateway (GraphQL over HTTP), then the same N workers
+//     running the same transaction directly with pgx.
+//   - Part 2, fan-out latency: S GraphQL subscribers over WebSocket
+//     (graphql-transport-ws) receiving a paced load of R updates/s, then a
+//     plain Redis PUBLISH → SUBSCRIBE round trip with the same S and R.
+//
+// It creates its own database, Redis key prefix and Temporal task queue,
+// runs the real gateway and worker in-process, and removes what it created
+// at the end. `make bench` runs it with a Temporal dev server of its own.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is every setting of one benchmark run.
+type Config struct {
+	PostgresURL       string // server to create the benchmark database on
+	RedisURL          string
+	TemporalAddress   string
+	TemporalNamespace string
+
+	Parts  string        // all, throughput or fanout
+	Warmup time.Duration // excluded from every measurement
+
+	// Part 1
+	Clients  int
+	Duration time.Duration
+	RawConns int // connections of the raw baseline's pool; 0 means one per client
+
+	// Part 2
+	Subscribers    int
+	Rate           int
+	FanoutDuration time.Duration
+	FanoutSites    int           // sites the paced updates rotate over
+	Drain          time.Duration // how long to wait for the last events after the load
+
+	CPUProfile string // profiles of the system phases: <base>.throughput.pprof, <base>.fanout.pprof
+	LogLevel   string // of the in-process gateway and worker
+}
+
+// defaultConfig is the full benchmark.
+func defaultConfig() Config {
+	return Config{
+		PostgresURL:       envOr("MERIDIAN_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		RedisURL:          envOr("MERIDIAN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		TemporalAddress:   envOr("MERIDIAN_BENCH_TEMPORAL_ADDRESS", "127.0.0.1:7255"),
+		TemporalNamespace: "default",
+		Parts:             "all",
+		Warmup:            2 * time.Second,
+		Clients:           32,
+		Duration:          10 * time.Second,
+		Subscribers:       200,
+		Rate:              500,
+		FanoutDuration:    10 * time.Second,
+		FanoutSites:       64,
+		Drain:             15 * time.Second,
+		LogLevel:          "warn",
+	}
+}
+
+// quickConfig is a few-second sanity run; flags given explicitly still win.
+func quickConfig(c Config) Config {
+	c.Warmup = 500 * time.Millisecond
+	c.Clients = 4
+	c.Duration = 2 * time.Second
+	c.Subscribers = 20
+	c.Rate = 100
+	c.FanoutDuration = 2 * time.Second
+	c.FanoutSites = 16
+	return c
+}
+
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	def := defaultConfig()
+	var c Config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.PostgresURL, "postgres", def.PostgresURL, "PostgreSQL server URL; a fresh database `meridian_bench_<ts>` is created on it and dropped at the end (env MERIDIAN_BENCH_DATABASE_URL)")
+	fs.StringVar(&c.RedisURL, "redis", def.RedisURL, "Redis URL; keys live under a prefix of this run and are deleted at the end (env MERIDIAN_BENCH_REDIS_URL)")
+	fs.StringVar(&c.TemporalAddress, "temporal", def.TemporalAddress, "Temporal frontend host:port (env MERIDIAN_BENCH_TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", def.TemporalNamespace, "Temporal namespace")
+	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput or fanout")
+	fs.DurationVar(&c.Warmup, "warmup", def.Warmup, "warm-up before each measured phase, excluded from the results")
+	fs.IntVar(&c.Clients, "clients", def.Clients, "part 1: concurrent clients, each updating its own site")
+	fs.DurationVar(&c.Duration, "duration", def.Duration, "part 1: measured duration of each side")
+	fs.IntVar(&c.RawConns, "raw-conns", def.RawConns, "part 1: connections of the raw baseline's pgx pool (0: one per client)")
+	fs.IntVar(&c.Subscribers, "subscribers", def.Subscribers, "part 2: WebSocket (and Redis) subscribers")
+	fs.IntVar(&c.Rate, "rate", def.Rate, "part 2: updates (and raw messages) per second")
+	fs.DurationVar(&c.FanoutDuration, "fanout-duration", def.FanoutDuration, "part 2: measured duration of the paced load")
+	fs.IntVar(&c.FanoutSites, "fanout-sites", def.FanoutSites, "part 2: sites the paced updates rotate over (bounds updates in flight)")
+	fs.DurationVar(&c.Drain, "drain", def.Drain, "part 2: how long to wait for the last events after the load")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof and base.fanout.pprof")
+	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
+	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s); explicit flags still win")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments: %v", fs.Args())
+		fmt.Fprintln(stderr, "bench:", err)
+		return c, err
+	}
+	if *quick {
+		q := quickConfig(c)
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		apply := func(name string, dst, src any) {
+			if set[name] {
+				return
+			}
+			switch d := dst.(type) {
+			case *int:
+				*d = src.(int)
+			case *time.Duration:
+				*d = src.(time.Duration)
+			}
+		}
+		apply("warmup", &c.Warmup, q.Warmup)
+		apply("clients", &c.Clients, q.Clients)
+		apply("duration", &c.Duration, q.Duration)
+		apply("subscribers", &c.Subscribers, q.Subscribers)
+		apply("rate", &c.Rate, q.Rate)
+		apply("fanout-duration", &c.FanoutDuration, q.FanoutDuration)
+		apply("fanout-sites", &c.FanoutSites, q.FanoutSites)
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return c, err
+	}
+	return c, nil
+}
+
+func (c Config) validate() error {
+	switch c.Parts {
+	case "all", "throughput", "fanout":
+	default:
+		return fmt.Errorf("-parts must be all, throughput or fanout, not %q", c.Parts)
+	}
+	switch {
+	case c.Clients < 1:
+		return fmt.Errorf("-clients must be at least 1")
+	case c.Duration <= 0 || c.FanoutDuration <= 0:
+		return fmt.Errorf("-duration and -fanout-duration must be positive")
+	case c.Warmup < 0:
+		return fmt.Errorf("-warmup must not be negative")
+	case c.RawConns < 0:
+		return fmt.Errorf("-raw-conns must not be negative")
+	case c.Subscribers < 1:
+		return fmt.Errorf("-subscribers must be at least 1")
+	case c.Rate < 1:
+		return fmt.Errorf("-rate must be at least 1")
+	case c.FanoutSites < 1:
+		return fmt.Errorf("-fanout-sites must be at least 1")
+	}
+	return nil
+}
+
+func (c Config) runs(part string) bool { return c.Parts == "all" || c.Parts == part }
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,319 @@
+package escalation
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	esc "meridian.dev/platform/escalation"
+	"meridian.dev/platform/testenv"
+	"meridian.dev/workflows/engine"
+)
+
+// Stored histories of real runs, replayed against the current Workflow code:
+// a change that would make running escalations fail their replay fails here
+// first. Regenerate them (after a deliberate, versioned change) with
+//
+//	MERIDIAN_RECORD_HISTORIES=1 go test -count=1 -run TestRecordHistories ./escalation/
+//
+// against the Temporal dev server `make test` starts.
+const recordHistoriesEnv = "MERIDIAN_RECORD_HISTORIES"
+
+// storedHistories are the files TestRecordHistories writes; the replay test
+// insists on every one, so a lost file cannot pass silently.
+var storedHistories = []string{"acknowledge_then_resolve.json", "timeout_to_tier2_then_resolve.json"}
+
+func newReplayer(t *testing.T) worker.WorkflowReplayer {
+	t.Helper()
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
+	return r
+}
+
+func replayLogger() tlog.Logger { return tlog.NewStructuredLogger(quietLogger()) }
+
+func TestReplayStoredHistories(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range storedHistories {
+		if !slices.Contains(files, filepath.Join("testdata", name)) {
+			t.Fatalf("testdata/%s is missing; record it with %s=1 go test -run TestRecordHistories", name, recordHistoriesEnv)
+		}
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			if err := newReplayer(t).ReplayWorkflowHistoryFromJSONFile(replayLogger(), file); err != nil {
+				t.Fatalf("replaying %s against the current workflow code: %v", file, err)
+			}
+		})
+	}
+}
+
+// TestRecordHistories drives real escalations through a real worker (real
+// activities, real Postgres, a real HTTP receiver) on the Temporal dev
+// server, checks what they did, and replays their histories at once. With
+// MERIDIAN_RECORD_HISTORIES=1 it also stores them in testdata for
+// TestReplayStoredHistories.
+func TestRecordHistories(t *testing.T) {
+	t.Parallel()
+	t.Run("acknowledge_then_resolve", func(t *testing.T) {
+		t.Parallel()
+		r := startRealWorker(t)
+		// A long tier wait: the acknowledgement always lands during tier 1.
+		run := r.start(t, time.Minute)
+
+		page := r.rcv.next(t, 15*time.Second)
+		if page.Page.Tier != 1 || page.VerifyErr != nil {
+			t.Fatalf("first page: tier %d, verify %v", page.Page.Tier, page.VerifyErr)
+		}
+		r.waitState(t, func(s State) bool { return s.Tier == 1 }, "tier 1 paged")
+
+		if _, err := r.f.escalations.Acknowledge(context.Background(), "mgr-emea-1", r.f.escalation.ID, "on my way", allow); err != nil {
+			t.Fatalf("acknowledge: %v", err)
+		}
+		r.signal(t, SignalAcknowledge, "mgr-emea-1")
+		r.waitState(t, func(s State) bool {
+			return s == State{Status: StateAcknowledged, Tier: 1, AcknowledgedBy: "mgr-emea-1"}
+		}, "acknowledged by mgr-emea-1")
+
+		if _, err := r.f.escalations.Resolve(context.Background(), "lead-1", r.f.escalation.ID, "all clear", allow); err != nil {
+			t.Fatalf("resolve: %v", err)
+		}
+		r.signal(t, SignalResolve, "lead-1")
+		state := r.result(t, run)
+		if want := (State{Status: StateResolved, Tier: 1, AcknowledgedBy: "mgr-emea-1", ResolvedBy: "lead-1"}); state != want {
+			t.Fatalf("result = %+v, want %+v", state, want)
+		}
+		if n := r.rcv.count(); n != 1 {
+			t.Fatalf("receiver got %d pages, want only tier 1's", n)
+		}
+		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindAcknowledged, esc.KindResolved)
+		r.keepHistory(t, run, "acknowledge_then_resolve.json")
+	})
+
+	t.Run("timeout_to_tier2_then_resolve", func(t *testing.T) {
+		t.Parallel()
+		r := startRealWorker(t)
+		const wait = 2 * time.Second
+		run := r.start(t, wait)
+
+		first := r.rcv.next(t, 15*time.Second)
+		second := r.rcv.next(t, 15*time.Second)
+		gap := second.At.Sub(first.At)
+		if first.Page.Tier != 1 || second.Page.Tier != 2 {
+			t.Fatalf("pages went to tiers %d then %d, want 1 then 2", first.Page.Tier, second.Page.Tier)
+		}
+		if gap < wait {
+			t.Fatalf("tier 2 was paged %s after tier 1; the tier wait is %s", gap, wait)
+		}
+		if got := subjects(second.Page.Recipients); !slices.Equal(got, []string{"lead-1"}) {
+			t.Fatalf("tier 2 recipients = %v", got)
+		}
+		// Let the last tier's wait run out too: the workflow must keep
+		// waiting for the resolution with nobody left to page.
+		r.waitHistory(t, func(events []*historypb.HistoryEvent) bool {
+			return countEvents(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2
+		}, "both tier timers fired")
+		if s := r.query(t); s != (State{Status: StateOpen, Tier: 2}) {
+			t.Fatalf("state after every tier = %+v, want OPEN at tier 2", s)
+		}
+
+		if _, err := r.f.escalations.Resolve(context.Background(), "lead-1", r.f.escalation.ID, "all clear", allow); err != nil {
+			t.Fatalf("resolve: %v", err)
+		}
+		r.signal(t, SignalResolve, "lead-1")
+		state := r.result(t, run)
+		if want := (State{Status: StateResolved, Tier: 2, ResolvedBy: "lead-1"}); state != want {
+			t.Fatalf("result = %+v, want %+v", state, want)
+		}
+		if n := r.rcv.count(); n != 2 {
+			t.Fatalf("receiver got %d pages, want 2", n)
+		}
+		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindTimedOut, esc.KindPaged, esc.KindResolved)
+		r.keepHistory(t, run, "timeout_to_tier2_then_resolve.json")
+	})
+}
+
+// realWorker is a Temporal worker with the real activities on a task queue
+// of its own, over a fresh database and a real HTTP receiver.
+type realWorker struct {
+	f   *fixture
+	rcv *receiver
+	tc  client.Client
+	tq  string
+	id  string
+}
+
+func startRealWorker(t *testing.T) *realWorker {
+	t.Helper()
+	addr := testenv.TemporalAddress(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tc, err := engine.Dial(ctx, addr, "default", quietLogger())
+	if err != nil {
+		t.Fatalf("temporal: %v", err)
+	}
+	t.Cleanup(tc.Close)
+	r := &realWorker{f: newFixture(t), rcv: newReceiver(t), tc: tc, tq: testenv.Unique(t, "tq")}
+	r.id = esc.WorkflowID(r.f.escalation.ID)
+	w := worker.New(tc, r.tq, worker.Options{})
+	Register(w, r.f.activities(r.rcv.pager()))
+	if err := w.Start(); err != nil {
+		t.Fatalf("start worker: %v", err)
+	}
+	t.Cleanup(w.Stop)
+	return r
+}
+
+func (r *realWorker) start(t *testing.T, wait time.Duration) client.WorkflowRun {
+	t.Helper()
+	run, err := r.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: r.id, TaskQueue: r.tq},
+		WorkflowName, r.f.input(wait))
+	if err != nil {
+		t.Fatalf("start workflow: %v", err)
+	}
+	t.Cleanup(func() {
+		// A failed test must not leave an escalation paging on the shared server.
+		_ = r.tc.TerminateWorkflow(context.Background(), r.id, "", "test over")
+	})
+	return run
+}
+
+func (r *realWorker) signal(t *testing.T, name, actor string) {
+	t.Helper()
+	if err := r.tc.SignalWorkflow(context.Background(), r.id, "", name, Decision{Actor: actor}); err != nil {
+		t.Fatalf("signal %s: %v", name, err)
+	}
+}
+
+func (r *realWorker) query(t *testing.T) State {
+	t.Helper()
+	v, err := r.tc.QueryWorkflow(context.Background(), r.id, "", QueryState)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	var s State
+	if err := v.Get(&s); err != nil {
+		t.Fatalf("decode state: %v", err)
+	}
+	return s
+}
+
+func (r *realWorker) waitState(t *testing.T, ok func(State) bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var s State
+	for time.Now().Before(deadline) {
+		if s = r.query(t); ok(s) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s: state is %+v", what, s)
+}
+
+func (r *realWorker) result(t *testing.T, run client.WorkflowRun) State {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var s State
+	if err := run.Get(ctx, &s); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	return s
+}
+
+func (r *realWorker) history(t *testing.T) []*historypb.HistoryEvent {
+	t.Helper()
+	iter := r.tc.GetWorkflowHistory(context.Background(), r.id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var events []*historypb.HistoryEvent
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			t.Fatalf("history: %v", err)
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
+func (r *realWorker) waitHistory(t *testing.T, ok func([]*historypb.HistoryEvent) bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok(r.history(t)) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s in the workflow history", what)
+}
+
+func countEvents(events []*historypb.HistoryEvent, typ enumspb.EventType) int {
+	n := 0
+	for _, e := range events {
+		if e.GetEventType() == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// timeline checks the escalation's timeline kinds, in order.
+func (r *realWorker) timeline(t *testing.T, want ...string) {
+	t.Helper()
+	entries, err := r.f.escalations.Timeline(context.Background(), r.f.escalation.ID)
+	if err != nil {
+		t.Fatalf("timeline: %v", err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Kind)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("timeline = %v, want %v", got, want)
+	}
+}
+
+// keepHistory fetches the finished run's history, replays it against the
+// current code, and stores it in testdata when recording.
+func (r *realWorker) keepHistory(t *testing.T, run client.WorkflowRun, name string) {
+	t.Helper()
+	events := r.history(t)
+	if n := len(events); n == 0 || events[n-1].GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED {
+		t.Fatalf("history of %s does not end with its completion", run.GetID())
+	}
+	hist := &historypb.History{Events: events}
+	if err := newReplayer(t).ReplayWorkflowHistory(replayLogger(), hist); err != nil {
+		t.Fatalf("replaying the history just recorded: %v", err)
+	}
+	if os.Getenv(recordHistoriesEnv) != "1" {
+		return
+	}
+	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	if err != nil {
+		t.Fatalf("encode history: %v", err)
+	}
+	path := filepath.Join("testdata", name)
+	if err := os.MkdirAll("testdata", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		t.Fatalf("write %s: %v", path, err)
+	}
+	t.Logf("recorded %s (%d events)", path, len(events))
+}

@@ -1,0 +1,334 @@
+package escalation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	esc "meridian.dev/platform/escalation"
+)
+
+// The unit tests below run Workflow in the SDK's test environment: a mock
+// clock that skips ahead whenever the workflow is blocked, and mocked
+// activities. They check the climb itself; activities_test.go and the relay
+// tests check the same process against the real services.
+
+const tierWait = 5 * time.Minute
+
+func testInput() Input {
+	return Input{
+		EscalationID: "0190d2a4-0000-7000-8000-000000000001",
+		SiteID:       "0190d2a4-0000-7000-8000-0000000000aa",
+		SiteCode:     "PAR-HQ",
+		SiteName:     "Paris headquarters",
+		Region:       "EMEA",
+		Level:        "CRITICAL",
+		Posture:      "LOCKDOWN",
+		Note:         "intruder on site",
+		Policy: Policy{Name: "test", Version: 3, Tiers: []Tier{
+			{Name: "regional managers", Targets: []Target{{Role: "regional_manager", Region: "EMEA"}}, Wait: tierWait},
+			{Name: "global leads", Targets: []Target{{Role: "global_lead"}}, Wait: tierWait},
+		}},
+	}
+}
+
+type pageCall struct {
+	Req     PageRequest
+	Attempt int32
+	At      time.Duration // mock time since the workflow started
+}
+
+type stepCall struct {
+	Req StepRequest
+	At  time.Duration
+}
+
+// harness is a test workflow environment with the activities mocked by name
+// and every call recorded with its mock time.
+type harness struct {
+	t     *testing.T
+	env   *testsuite.TestWorkflowEnvironment
+	in    Input
+	start time.Time
+
+	mu    sync.Mutex
+	pages []pageCall
+	steps []stepCall
+}
+
+// newHarness mocks Page with page (called for every attempt) and RecordStep
+// with a recorder that always succeeds.
+func newHarness(t *testing.T, page func(req PageRequest, attempt int32) (PageResult, error)) *harness {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	h := &harness{t: t, env: suite.NewTestWorkflowEnvironment(), in: testInput()}
+	h.env.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
+	// Register real method values under the stable names, so the mocks below
+	// are checked against the activities' true signatures.
+	stub := &Activities{}
+	h.env.RegisterActivityWithOptions(stub.Page, activity.RegisterOptions{Name: ActivityPage})
+	h.env.RegisterActivityWithOptions(stub.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
+
+	h.env.OnActivity(ActivityPage, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, req PageRequest) (PageResult, error) {
+			attempt := activity.GetInfo(ctx).Attempt
+			h.mu.Lock()
+			h.pages = append(h.pages, pageCall{Req: req, Attempt: attempt, At: h.env.Now().Sub(h.start)})
+			h.mu.Unlock()
+			return page(req, attempt)
+		}).Maybe()
+	h.env.OnActivity(ActivityRecordStep, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, req StepRequest) error {
+			h.mu.Lock()
+			h.steps = append(h.steps, stepCall{Req: req, At: h.env.Now().Sub(h.start)})
+			h.mu.Unlock()
+			return nil
+		}).Maybe()
+	return h
+}
+
+// at runs fn at mock time d after the workflow started.
+func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
+
+func (h *harness) signal(name, actor string) {
+	h.env.SignalWorkflow(name, Decision{Actor: actor, Note: name + " by " + actor})
+}
+
+func (h *harness) query() State {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(QueryState)
+	if err != nil {
+		h.t.Fatalf("query %s: %v", QueryState, err)
+	}
+	var s State
+	if err := v.Get(&s); err != nil {
+		h.t.Fatalf("decode state: %v", err)
+	}
+	return s
+}
+
+// run executes the workflow to completion and returns its result and how
+// much mock time it took.
+func (h *harness) run() (State, time.Duration) {
+	h.t.Helper()
+	h.start = h.env.Now()
+	h.env.ExecuteWorkflow(WorkflowName, h.in)
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+	if err := h.env.GetWorkflowError(); err != nil {
+		h.t.Fatalf("workflow failed: %v", err)
+	}
+	var s State
+	if err := h.env.GetWorkflowResult(&s); err != nil {
+		h.t.Fatalf("workflow result: %v", err)
+	}
+	return s, h.env.Now().Sub(h.start)
+}
+
+// pageCalls returns every Page attempt, in call order.
+func (h *harness) pageCalls() []pageCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]pageCall(nil), h.pages...)
+}
+
+func (h *harness) stepCalls() []stepCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]stepCall(nil), h.steps...)
+}
+
+func pageOK(req PageRequest, _ int32) (PageResult, error) {
+	return PageResult{Status: StateOpen, Recipients: []string{fmt.Sprintf("tier%d-person", req.Tier)}}, nil
+}
+
+func TestWorkflowClimbsToTier2WithoutAcknowledgement(t *testing.T) {
+	h := newHarness(t, pageOK)
+	h.at(15*time.Minute, func() {
+		require.False(t, h.env.IsWorkflowCompleted(), "every tier paged: the workflow must keep waiting for the resolution")
+		s := h.query()
+		require.Equal(t, State{Status: StateOpen, Tier: 2}, s)
+	})
+	h.at(20*time.Minute, func() { h.signal(SignalResolve, "bob") })
+
+	state, took := h.run()
+
+	require.Equal(t, State{Status: StateResolved, Tier: 2, ResolvedBy: "bob"}, state)
+	require.Equal(t, 20*time.Minute, took, "the workflow ends when the resolve signal arrives, not before")
+
+	pages := h.pageCalls()
+	require.Len(t, pages, 2, "tier 1 then tier 2, once each")
+	for i, p := range pages {
+		require.Equal(t, i+1, p.Req.Tier, "page %d", i)
+		require.Equal(t, 1, p.Req.Round, "page %d", i)
+		require.Equal(t, h.in, p.Req.Input, "the frozen input travels with every page")
+	}
+	require.Equal(t, time.Duration(0), pages[0].At, "tier 1 is paged at once")
+	require.Equal(t, tierWait, pages[1].At, "tier 2 is paged when tier 1's wait is over")
+
+	steps := h.stepCalls()
+	require.Len(t, steps, 1, "one TIMED_OUT for tier 1; the last tier has nobody to escalate to")
+	require.Equal(t, StepRequest{
+		EscalationID: h.in.EscalationID, Kind: esc.KindTimedOut, Tier: 1,
+		Note:      "no acknowledgement within 5m0s; escalating to tier 2",
+		DedupeKey: h.in.EscalationID + ":tier1:timed-out",
+	}, steps[0].Req)
+	require.Equal(t, tierWait, steps[0].At)
+}
+
+func TestWorkflowAcknowledgementStopsTheClimb(t *testing.T) {
+	h := newHarness(t, pageOK)
+	h.at(2*time.Minute, func() { h.signal(SignalAcknowledge, "alice") })
+	h.at(3*time.Minute, func() {
+		require.Equal(t, State{Status: StateAcknowledged, Tier: 1, AcknowledgedBy: "alice"}, h.query())
+	})
+	// Long after tier 1's wait: still acknowledged, still running, nobody else paged.
+	h.at(30*time.Minute, func() {
+		require.False(t, h.env.IsWorkflowCompleted())
+		require.Equal(t, StateAcknowledged, h.query().Status)
+		h.signal(SignalResolve, "bob")
+	})
+
+	state, took := h.run()
+
+	require.Equal(t, State{Status: StateResolved, Tier: 1, AcknowledgedBy: "alice", ResolvedBy: "bob"}, state)
+	require.Equal(t, 30*time.Minute, took)
+	pages := h.pageCalls()
+	require.Len(t, pages, 1, "tier 2 must never be paged after an acknowledgement")
+	require.Equal(t, 1, pages[0].Req.Tier)
+	require.Empty(t, h.stepCalls(), "no TIMED_OUT step after an acknowledgement")
+}
+
+func TestWorkflowResolveDuringTier1(t *testing.T) {
+	h := newHarness(t, pageOK)
+	h.at(time.Minute, func() { h.signal(SignalResolve, "carol") })
+
+	state, took := h.run()
+
+	require.Equal(t, State{Status: StateResolved, Tier: 1, ResolvedBy: "carol"}, state)
+	require.Equal(t, time.Minute, took, "resolving ends the workflow at once; the tier timer must not hold it")
+	pages := h.pageCalls()
+	require.Len(t, pages, 1)
+	require.Equal(t, 1, pages[0].Req.Tier)
+	require.Empty(t, h.stepCalls())
+}
+
+func TestWorkflowAdoptsAcknowledgementFromPostgres(t *testing.T) {
+	// The signal was lost or is late, but Postgres already holds the
+	// acknowledgement: the Page activity says so and nobody is paged.
+	h := newHarness(t, func(PageRequest, int32) (PageResult, error) {
+		return PageResult{Skipped: true, Status: StateAcknowledged}, nil
+	})
+	h.at(time.Minute, func() {
+		s := h.query()
+		require.Equal(t, StateAcknowledged, s.Status)
+		require.Equal(t, 1, s.Tier)
+	})
+	h.at(30*time.Minute, func() {
+		require.False(t, h.env.IsWorkflowCompleted(), "an acknowledged escalation waits for its resolution")
+		require.Equal(t, StateAcknowledged, h.query().Status)
+	})
+	h.at(40*time.Minute, func() { h.signal(SignalResolve, "bob") })
+
+	state, took := h.run()
+
+	require.Equal(t, StateResolved, state.Status)
+	require.Equal(t, "bob", state.ResolvedBy)
+	require.Equal(t, 40*time.Minute, took)
+	pages := h.pageCalls()
+	require.Len(t, pages, 1, "no page after Postgres showed the acknowledgement")
+	require.Equal(t, 1, pages[0].Req.Tier)
+	require.Empty(t, h.stepCalls(), "no TIMED_OUT when nothing was waited for")
+}
+
+func TestWorkflowEndsWhenPostgresShowsResolved(t *testing.T) {
+	h := newHarness(t, func(PageRequest, int32) (PageResult, error) {
+		return PageResult{Skipped: true, Status: StateResolved}, nil
+	})
+
+	state, took := h.run()
+
+	require.Equal(t, StateResolved, state.Status)
+	require.Equal(t, time.Duration(0), took, "nothing left to wait for")
+	require.Len(t, h.pageCalls(), 1)
+}
+
+func TestWorkflowPageFailureIsRecordedAndTheClimbGoesOn(t *testing.T) {
+	h := newHarness(t, func(req PageRequest, _ int32) (PageResult, error) {
+		if req.Tier == 1 {
+			return PageResult{}, errors.New("webhook down")
+		}
+		return pageOK(req, 1)
+	})
+	h.at(time.Hour, func() { h.signal(SignalResolve, "bob") })
+
+	state, _ := h.run()
+	require.Equal(t, State{Status: StateResolved, Tier: 2, ResolvedBy: "bob"}, state)
+
+	pages := h.pageCalls()
+	var tier1, tier2 []pageCall
+	for _, p := range pages {
+		if p.Req.Tier == 1 {
+			tier1 = append(tier1, p)
+		} else {
+			tier2 = append(tier2, p)
+		}
+	}
+	// The page retry policy allows 5 attempts, then the failure goes on the
+	// timeline instead of stalling the escalation.
+	require.Len(t, tier1, 5, "tier 1 attempts")
+	for i, p := range tier1 {
+		require.Equal(t, int32(i+1), p.Attempt)
+	}
+	require.Len(t, tier2, 1, "tier 2 is paged once")
+	gaveUp := tier1[len(tier1)-1].At
+
+	steps := h.stepCalls()
+	require.Len(t, steps, 2, "PAGE_FAILED then TIMED_OUT, both for tier 1")
+	failed := steps[0].Req
+	require.Equal(t, esc.KindPageFailed, failed.Kind)
+	require.Equal(t, 1, failed.Tier)
+	require.Equal(t, h.in.EscalationID+":tier1:page-failed", failed.DedupeKey)
+	require.True(t, strings.Contains(failed.Note, "webhook down"), "the note says why: %q", failed.Note)
+	require.Equal(t, gaveUp, steps[0].At, "the failure is recorded as soon as the retries are exhausted")
+
+	require.Equal(t, esc.KindTimedOut, steps[1].Req.Kind)
+	require.Equal(t, 1, steps[1].Req.Tier)
+	require.Equal(t, gaveUp+tierWait, steps[1].At, "a failed page still waits the tier's time for an acknowledgement")
+	require.Equal(t, gaveUp+tierWait, tier2[0].At)
+}
+
+func TestWorkflowLateAcknowledgementAfterEveryTier(t *testing.T) {
+	h := newHarness(t, pageOK)
+	h.at(12*time.Minute, func() { h.signal(SignalAcknowledge, "dave") })
+	h.at(13*time.Minute, func() {
+		require.Equal(t, State{Status: StateAcknowledged, Tier: 2, AcknowledgedBy: "dave"}, h.query())
+	})
+	h.at(14*time.Minute, func() { h.signal(SignalResolve, "erin") })
+
+	state, _ := h.run()
+
+	require.Equal(t, State{Status: StateResolved, Tier: 2, AcknowledgedBy: "dave", ResolvedBy: "erin"}, state)
+	require.Len(t, h.pageCalls(), 2)
+}
+
+// Page reports Postgres's status and the workflow adopts it by comparing
+// with its own state names: the two vocabularies must stay one.
+func TestWorkflowStatesMatchPostgresStatuses(t *testing.T) {
+	require.Equal(t, string(esc.StatusOpen), StateOpen)
+	require.Equal(t, string(esc.StatusAcknowledged), StateAcknowledged)
+	require.Equal(t, string(esc.StatusResolved), StateResolved)
+	require.Equal(t, esc.SignalAcknowledge, SignalAcknowledge)
+	require.Equal(t, esc.SignalResolve, SignalResolve)
+}
