@@ -122,9 +122,10 @@ func (v *Verifier) VerifyHeader(header string) (Identity, error) {
 func Mint(cfg Config, id Identity, ttl time.Duration) (string, error) {
 	now := time.Now()
 	c := claims{
-		Name:    id.Name,
-		Roles:   id.Roles,
-		Regions: id.Regions,
+		Name: id.Name,
+		// Empty arrays, not null, for claims other tools will read.
+		Roles:   append([]string{}, id.Roles...),
+		Regions: append([]string{}, id.Regions...),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   id.Subject,
 			Issuer:    cfg.Issuer,

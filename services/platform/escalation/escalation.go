@@ -16,6 +16,7 @@ import (
 	"meridian.dev/platform/audit"
 	"meridian.dev/platform/fault"
 	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/postgres"
 )
 
 // Status of an escalation.
@@ -302,9 +303,14 @@ type Step struct {
 // announces the change, once per DedupeKey.
 func (s *Store) RecordStep(ctx context.Context, step Step) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// An empty key is stored as NULL: steps without a key are never
+		// deduplicated against each other.
 		tag, err := tx.Exec(ctx, `INSERT INTO escalation_timeline (escalation_id, kind, actor, note, dedupe_key)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, NULLIF($5, '')) ON CONFLICT (dedupe_key) DO NOTHING`,
 			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey)
+		if postgres.IsForeignKeyViolation(err) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return fmt.Errorf("escalation: record %s: %w", step.Kind, err)
 		}
@@ -313,9 +319,6 @@ func (s *Store) RecordStep(ctx context.Context, step Step) error {
 		}
 		esc, err := scan(tx.QueryRow(ctx, `UPDATE escalations SET tier = GREATEST(tier, $2) WHERE id = $1 RETURNING `+columns,
 			step.EscalationID, step.Tier))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
 		if err != nil {
 			return fmt.Errorf("escalation: record %s: %w", step.Kind, err)
 		}

@@ -38,6 +38,10 @@ func (l *Limiter) Allow(ctx context.Context, key string) error {
 	if l == nil || l.Max <= 0 {
 		return nil
 	}
+	// A short deadline: when Redis is unreachable the caller must not wait
+	// out the client's retries before its mutation proceeds.
+	ctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
 	window := time.Now().UnixNano() / int64(l.Window)
 	k := l.prefix + "ratelimit:" + key + ":" + strconv.FormatInt(window, 10)
 	pipe := l.rdb.Pipeline()

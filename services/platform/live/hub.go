@@ -27,11 +27,15 @@ type Hub struct {
 	rdb  *redis.Client
 	keys Keys
 	log  *slog.Logger
+	// ready is closed once the hub knows its position in the stream; a
+	// resuming subscriber waits for it so that no event falls between its
+	// replay and live delivery.
+	ready     chan struct{}
+	readyOnce sync.Once
 
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
-	// last is the newest stream ID delivered to subscribers; a resuming
-	// subscriber replays up to it, then takes live events.
+	// last is the newest stream ID delivered to subscribers.
 	last string
 }
 
@@ -40,8 +44,13 @@ type Subscription struct {
 	C      chan Event
 	hub    *Hub
 	accept func(Event) bool
-	err    error
-	closed bool
+	// floor: events at or before it were already replayed (or precede the
+	// client's cursor) and are never delivered live.
+	floor        string
+	err          error
+	closed       bool
+	replaying    bool
+	cancelReplay context.CancelFunc
 }
 
 // Err says why C was closed early, if it was.
@@ -51,25 +60,30 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// Close stops the subscription.
+// Close stops the subscription; C is closed soon after.
 func (s *Subscription) Close() {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
+	if s.replaying {
+		s.cancelReplay() // the replay goroutine owns C until it joins
+		return
+	}
 	s.hub.removeLocked(s, nil)
 }
 
 // NewHub returns a hub; call Run to start reading.
 func NewHub(rdb *redis.Client, keys Keys, log *slog.Logger) *Hub {
-	return &Hub{rdb: rdb, keys: keys, log: log, subs: map[*Subscription]struct{}{}}
+	return &Hub{rdb: rdb, keys: keys, log: log, ready: make(chan struct{}), subs: map[*Subscription]struct{}{}}
 }
 
-// subscriberBuffer absorbs bursts; a subscriber further behind is dropped
-// (ErrTooSlow) rather than slowing everyone else.
+// subscriberBuffer absorbs bursts; a live subscriber further behind is
+// dropped (ErrTooSlow) rather than slowing everyone else.
 const subscriberBuffer = 1024
 
 // Subscribe registers a subscriber for the events accept lets through. With
 // after set, events after that cursor are replayed first, in order, without
-// gaps or duplicates.
+// gaps or duplicates, however many there are: the replay runs beside the
+// consumer and joins live delivery once it has caught up.
 func (h *Hub) Subscribe(ctx context.Context, after string, accept func(Event) bool) (*Subscription, error) {
 	s := &Subscription{C: make(chan Event, subscriberBuffer), hub: h, accept: accept}
 	if after == "" {
@@ -81,43 +95,66 @@ func (h *Hub) Subscribe(ctx context.Context, after string, accept func(Event) bo
 	if err := h.checkCursor(ctx, after); err != nil {
 		return nil, err
 	}
-	// Replay in pages up to the hub's position, then join live delivery
-	// under the lock so no event falls between the two.
-	cursor := after
+	rctx, cancel := context.WithCancel(ctx)
+	s.replaying, s.cancelReplay = true, cancel
+	go h.replay(rctx, s, after)
+	return s, nil
+}
+
+func (h *Hub) replay(ctx context.Context, s *Subscription, cursor string) {
+	defer s.cancelReplay()
+	stop := func(err error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s.replaying = false
+		s.closed, s.err = true, err
+		close(s.C)
+	}
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		stop(ctx.Err())
+		return
+	}
 	for {
 		h.mu.Lock()
 		upTo := h.last
-		h.mu.Unlock()
-		if upTo == "" || compareIDs(cursor, upTo) >= 0 {
-			h.mu.Lock()
-			if h.last == upTo {
-				h.subs[s] = struct{}{}
+		if compareIDs(cursor, upTo) >= 0 {
+			if err := ctx.Err(); err != nil {
 				h.mu.Unlock()
-				return s, nil
+				stop(err)
+				return
 			}
+			// Caught up: join live delivery under the lock the hub
+			// dispatches under, so nothing is missed or repeated.
+			s.replaying = false
+			s.floor = cursor
+			h.subs[s] = struct{}{}
 			h.mu.Unlock()
-			continue
+			return
 		}
+		h.mu.Unlock()
 		msgs, err := h.rdb.XRangeN(ctx, h.keys.Stream(), "("+cursor, upTo, 500).Result()
 		if err != nil {
-			return nil, fmt.Errorf("live: replay: %w", err)
+			stop(fmt.Errorf("live: replay: %w", err))
+			return
+		}
+		if len(msgs) == 0 {
+			cursor = upTo
+			continue
 		}
 		for _, m := range msgs {
 			ev := decode(m)
 			cursor = ev.ID
-			if !accept(ev) {
+			if !s.accept(ev) {
 				continue
 			}
 			select {
 			case s.C <- ev:
 			case <-ctx.Done():
-				return nil, ctx.Err()
-			default:
-				return nil, ErrTooSlow
+				stop(ctx.Err())
+				return
 			}
-		}
-		if len(msgs) == 0 {
-			cursor = upTo
 		}
 	}
 }
@@ -147,22 +184,32 @@ func (h *Hub) removeLocked(s *Subscription, err error) {
 	close(s.C)
 }
 
+// readBlock bounds one blocking XREAD, and so how long Run takes to notice
+// that its context ended (go-redis does not interrupt a blocked read).
+const readBlock = time.Second
+
 // Run reads the stream until ctx ends, reconnecting after Redis errors.
 func (h *Hub) Run(ctx context.Context) error {
-	// Start from the stream's current end so a new replica does not replay
-	// history to live subscribers.
-	if err := h.initPosition(ctx); err != nil {
-		h.log.WarnContext(ctx, "live hub: stream position unknown; starting from new events", "err", err)
-	}
 	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		// Start from the stream's current end so a new replica does not
+		// replay history to live subscribers.
+		if err := h.initPosition(ctx); err != nil {
+			h.log.WarnContext(ctx, "live hub: cannot read the stream yet; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		break
+	}
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		from := h.last
 		h.mu.Unlock()
-		if from == "" {
-			from = "$"
-		}
-		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{h.keys.Stream(), from}, Count: 500, Block: 5 * time.Second}).Result()
+		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{h.keys.Stream(), from}, Count: 500, Block: readBlock}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -197,12 +244,13 @@ func (h *Hub) initPosition(ctx context.Context) error {
 		return err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if len(msgs) > 0 {
 		h.last = msgs[0].ID
 	} else {
 		h.last = "0-0"
 	}
+	h.mu.Unlock()
+	h.readyOnce.Do(func() { close(h.ready) })
 	return nil
 }
 
@@ -213,6 +261,9 @@ func (h *Hub) dispatch(msgs []redis.XMessage) {
 		ev := decode(m)
 		h.last = ev.ID
 		for s := range h.subs {
+			if s.floor != "" && compareIDs(ev.ID, s.floor) <= 0 {
+				continue
+			}
 			if !s.accept(ev) {
 				continue
 			}

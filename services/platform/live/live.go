@@ -71,22 +71,25 @@ func NewPublisher(rdb *redis.Client, keys Keys) *Publisher {
 	return &Publisher{rdb: rdb, keys: keys}
 }
 
-// setIfNewer stores the status only when its version is newer than the one
-// held, so a delayed or replayed outbox row can never move the board back.
-var setIfNewer = redis.NewScript(`
+// publishIfNewer stores the status and appends its event only when the
+// version is newer than the one held, atomically: a delayed or replayed outbox
+// row can neither move the board back nor put a stale or duplicate event on
+// the stream. (Both keys share the prefix; with Redis Cluster, give the prefix
+// a hash tag such as "{meridian}:".)
+var publishIfNewer = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'version')
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return false end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'json', ARGV[2])
-return 1
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', ARGV[3], 'region', ARGV[4], 'data', ARGV[6])
 `)
 
 // PublishSiteStatus stores the site's live status and appends the event, in
-// one round trip.
+// one round trip; it does neither when Redis already holds this version or a
+// newer one.
 func (p *Publisher) PublishSiteStatus(ctx context.Context, siteID, region string, version int32, statusJSON, eventJSON []byte) error {
-	pipe := p.rdb.Pipeline()
-	setIfNewer.Run(ctx, pipe, []string{p.keys.SiteStatus(siteID)}, version, statusJSON)
-	p.append(ctx, pipe, TypeSiteStatus, region, eventJSON)
-	if _, err := pipe.Exec(ctx); err != nil {
+	keys := []string{p.keys.SiteStatus(siteID), p.keys.Stream()}
+	err := publishIfNewer.Run(ctx, p.rdb, keys, version, statusJSON, TypeSiteStatus, region, streamMaxLen, eventJSON).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("live: publish site %s: %w", siteID, err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"meridian.dev/schema"
 )
@@ -50,9 +51,9 @@ func Migrate(ctx context.Context, url string) error {
 }
 
 func migrateDB(ctx context.Context, db *sql.DB) error {
-	locker, err := lockForMigrations()
+	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
-		return err
+		return fmt.Errorf("migrate: locker: %w", err)
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, schema.Migrations(), goose.WithSessionLocker(locker))
 	if err != nil {
@@ -99,4 +100,10 @@ func EnsureDatabase(ctx context.Context, url string) error {
 func IsUniqueViolation(err error, name string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (name == "" || pgErr.ConstraintName == name)
+}
+
+// IsForeignKeyViolation reports whether err is a foreign key violation.
+func IsForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

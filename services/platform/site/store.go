@@ -322,8 +322,10 @@ func (st *Store) UpdateStatus(ctx context.Context, actor string, c StatusChange,
 		}
 		return nil
 	})
-	if postgres.IsUniqueViolation(err, "mutation_receipts_pkey") {
+	if c.ClientMutationID != "" && (errors.Is(err, ErrConflict) || postgres.IsUniqueViolation(err, "mutation_receipts_pkey")) {
 		// A concurrent retry of the same mutation won the race: answer as it did.
+		// It usually shows as a version conflict, since the winner held the
+		// row lock and moved the version before this transaction read it.
 		res, ok, rerr := st.replay(ctx, actor, c.ClientMutationID)
 		if ok || rerr != nil {
 			return res, rerr
