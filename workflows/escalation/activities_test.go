@@ -34,6 +34,7 @@ func runPage(t *testing.T, a *Activities, req PageRequest) (PageResult, error) {
 }
 
 func TestPageActivity(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	rcv := newReceiver(t)
@@ -146,6 +147,7 @@ func TestPageActivity(t *testing.T) {
 }
 
 func TestPageActivityTier2PagesEveryGlobalLead(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	rcv := newReceiver(t)
 	res, err := runPage(t, f.activities(rcv.pager()), PageRequest{Input: f.input(time.Minute), Tier: 2, Round: 1})
@@ -161,7 +163,27 @@ func TestPageActivityTier2PagesEveryGlobalLead(t *testing.T) {
 	}
 }
 
+func TestPageActivityPagesEachPersonOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rcv := newReceiver(t)
+	in := f.input(time.Minute)
+	// mgr-emea-2 manages EMEA and APAC: one page, not two.
+	in.Policy.Tiers[0].Targets = []Target{{Role: "regional_manager", Region: "EMEA"}, {Role: "regional_manager", Region: "APAC"}}
+	res, err := runPage(t, f.activities(rcv.pager()), PageRequest{Input: in, Tier: 1, Round: 1})
+	if err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	if want := []string{"mgr-emea-1", "mgr-emea-2"}; !slices.Equal(res.Recipients, want) {
+		t.Fatalf("recipients = %v, want %v", res.Recipients, want)
+	}
+	if got := subjects(rcv.next(t, time.Second).Page.Recipients); !slices.Equal(got, []string{"mgr-emea-1", "mgr-emea-2"}) {
+		t.Fatalf("page recipients = %v", got)
+	}
+}
+
 func TestPageActivityNobodyToPage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	rcv := newReceiver(t)
 	in := f.input(time.Minute)
@@ -182,6 +204,7 @@ func TestPageActivityNobodyToPage(t *testing.T) {
 }
 
 func TestPageActivityRejectsATierOutsideThePolicy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	rcv := newReceiver(t)
 	if _, err := runPage(t, f.activities(rcv.pager()), PageRequest{Input: f.input(time.Minute), Tier: 3, Round: 1}); err == nil {
@@ -193,6 +216,7 @@ func TestPageActivityRejectsATierOutsideThePolicy(t *testing.T) {
 }
 
 func TestRecordStepActivityDedupes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	a := f.activities(nil)
@@ -212,6 +236,7 @@ func TestRecordStepActivityDedupes(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	body := []byte(`{"escalationId":"e1","tier":1}`)
 	ts := now.Unix()

@@ -21,8 +21,13 @@ func Workflow(ctx workflow.Context, in Input) (State, error) {
 	onAck := func(c workflow.ReceiveChannel, _ bool) {
 		var d Decision
 		c.Receive(ctx, &d)
-		if state.Status == StateOpen {
+		switch {
+		case state.Status == StateOpen:
 			state.Status = StateAcknowledged
+			state.AcknowledgedBy = d.Actor
+		case state.Status == StateAcknowledged && state.AcknowledgedBy == "":
+			// Adopted from Postgres before this signal arrived: the signal
+			// still says who acknowledged.
 			state.AcknowledgedBy = d.Actor
 		}
 	}
@@ -75,7 +80,7 @@ func Workflow(ctx workflow.Context, in Input) (State, error) {
 		sel.AddFuture(workflow.NewTimer(timerCtx, tier.Wait), func(workflow.Future) { timedOut = true })
 		sel.Select(ctx)
 		cancelTimer()
-		if false && timedOut && state.Status == StateOpen && tierNo < len(in.Policy.Tiers) {
+		if timedOut && state.Status == StateOpen && tierNo < len(in.Policy.Tiers) {
 			step := StepRequest{EscalationID: in.EscalationID, Kind: "TIMED_OUT", Tier: tierNo,
 				Note:      fmt.Sprintf("no acknowledgement within %s; escalating to tier %d", tier.Wait, tierNo+1),
 				DedupeKey: fmt.Sprintf("%s:tier%d:timed-out", in.EscalationID, tierNo)}

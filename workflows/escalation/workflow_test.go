@@ -154,6 +154,7 @@ func pageOK(req PageRequest, _ int32) (PageResult, error) {
 }
 
 func TestWorkflowClimbsToTier2WithoutAcknowledgement(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pageOK)
 	h.at(15*time.Minute, func() {
 		require.False(t, h.env.IsWorkflowCompleted(), "every tier paged: the workflow must keep waiting for the resolution")
@@ -188,6 +189,7 @@ func TestWorkflowClimbsToTier2WithoutAcknowledgement(t *testing.T) {
 }
 
 func TestWorkflowAcknowledgementStopsTheClimb(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pageOK)
 	h.at(2*time.Minute, func() { h.signal(SignalAcknowledge, "alice") })
 	h.at(3*time.Minute, func() {
@@ -211,6 +213,7 @@ func TestWorkflowAcknowledgementStopsTheClimb(t *testing.T) {
 }
 
 func TestWorkflowResolveDuringTier1(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pageOK)
 	h.at(time.Minute, func() { h.signal(SignalResolve, "carol") })
 
@@ -225,6 +228,7 @@ func TestWorkflowResolveDuringTier1(t *testing.T) {
 }
 
 func TestWorkflowAdoptsAcknowledgementFromPostgres(t *testing.T) {
+	t.Parallel()
 	// The signal was lost or is late, but Postgres already holds the
 	// acknowledgement: the Page activity says so and nobody is paged.
 	h := newHarness(t, func(PageRequest, int32) (PageResult, error) {
@@ -252,7 +256,40 @@ func TestWorkflowAdoptsAcknowledgementFromPostgres(t *testing.T) {
 	require.Empty(t, h.stepCalls(), "no TIMED_OUT when nothing was waited for")
 }
 
+func TestWorkflowAdoptedAcknowledgementLearnsWhoFromTheLateSignal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(PageRequest, int32) (PageResult, error) {
+		return PageResult{Skipped: true, Status: StateAcknowledged}, nil
+	})
+	h.at(time.Minute, func() {
+		require.Equal(t, State{Status: StateAcknowledged, Tier: 1}, h.query(), "Postgres says acknowledged; who is not known yet")
+	})
+	h.at(2*time.Minute, func() { h.signal(SignalAcknowledge, "alice") })
+	h.at(3*time.Minute, func() {
+		require.Equal(t, State{Status: StateAcknowledged, Tier: 1, AcknowledgedBy: "alice"}, h.query())
+	})
+	h.at(4*time.Minute, func() { h.signal(SignalResolve, "bob") })
+
+	state, _ := h.run()
+	require.Equal(t, State{Status: StateResolved, Tier: 1, AcknowledgedBy: "alice", ResolvedBy: "bob"}, state)
+}
+
+func TestWorkflowFirstAcknowledgementWins(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	h.at(2*time.Minute, func() { h.signal(SignalAcknowledge, "alice") })
+	h.at(3*time.Minute, func() { h.signal(SignalAcknowledge, "mallory") })
+	h.at(4*time.Minute, func() {
+		require.Equal(t, "alice", h.query().AcknowledgedBy)
+		h.signal(SignalResolve, "bob")
+	})
+
+	state, _ := h.run()
+	require.Equal(t, State{Status: StateResolved, Tier: 1, AcknowledgedBy: "alice", ResolvedBy: "bob"}, state)
+}
+
 func TestWorkflowEndsWhenPostgresShowsResolved(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(PageRequest, int32) (PageResult, error) {
 		return PageResult{Skipped: true, Status: StateResolved}, nil
 	})
@@ -265,6 +302,7 @@ func TestWorkflowEndsWhenPostgresShowsResolved(t *testing.T) {
 }
 
 func TestWorkflowPageFailureIsRecordedAndTheClimbGoesOn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(req PageRequest, _ int32) (PageResult, error) {
 		if req.Tier == 1 {
 			return PageResult{}, errors.New("webhook down")
@@ -310,6 +348,7 @@ func TestWorkflowPageFailureIsRecordedAndTheClimbGoesOn(t *testing.T) {
 }
 
 func TestWorkflowLateAcknowledgementAfterEveryTier(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pageOK)
 	h.at(12*time.Minute, func() { h.signal(SignalAcknowledge, "dave") })
 	h.at(13*time.Minute, func() {
@@ -326,6 +365,7 @@ func TestWorkflowLateAcknowledgementAfterEveryTier(t *testing.T) {
 // Page reports Postgres's status and the workflow adopts it by comparing
 // with its own state names: the two vocabularies must stay one.
 func TestWorkflowStatesMatchPostgresStatuses(t *testing.T) {
+	t.Parallel()
 	require.Equal(t, string(esc.StatusOpen), StateOpen)
 	require.Equal(t, string(esc.StatusAcknowledged), StateAcknowledged)
 	require.Equal(t, string(esc.StatusResolved), StateResolved)

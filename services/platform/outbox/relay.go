@@ -133,7 +133,7 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 				r.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", c.Topic)))
 				r.log.WarnContext(ctx, "outbox delivery failed; will retry", "id", c.ID, "topic", c.Topic, "attempt", c.Attempts+1, "err", err)
 				if _, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-					next_attempt_at = now() + $3::interval WHERE id = $1`, c.ID, err.Error(), backoff(c.Attempts).String()); err != nil {
+					next_attempt_at = clock_timestamp() + $3::interval WHERE id = $1`, c.ID, err.Error(), backoff(c.Attempts).String()); err != nil {
 					return fmt.Errorf("record failure: %w", err)
 				}
 				continue

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
@@ -108,14 +109,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer tc.Close()
 
-	escalations := escalation.NewStore(pool)
-	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
-	wf.Register(w, &wf.Activities{
-		Escalations: escalations,
+	activities := &wf.Activities{
+		Escalations: escalation.NewStore(pool),
 		Directory:   directory.NewStore(pool),
 		Pager:       wf.NewPager(cfg.PagerURL, cfg.PagerSecret),
 		Log:         log,
-	})
+	}
 
 	r := outbox.NewRelay(pool, log)
 	(&relay.Handlers{Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TaskQueue: cfg.TaskQueue, TierWait: cfg.TierWait}).Register(r)
@@ -135,14 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("temporal worker: %w", err)
-		}
-		<-gctx.Done()
-		w.Stop()
-		return nil
-	})
+	g.Go(func() error { return runTemporalWorker(gctx, tc, cfg.TaskQueue, activities, log) })
 	g.Go(func() error { return r.Run(gctx) })
 	// Delivered outbox rows stay a week for inspection, then go.
 	g.Go(func() error { return outbox.PruneEvery(gctx, pool, 7*24*time.Hour, time.Hour, log) })
@@ -160,6 +152,30 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", cfg.TaskQueue, "pager", cfg.PagerURL)
 	return g.Wait()
+}
+
+// runTemporalWorker polls Temporal until ctx ends. If Temporal is down it
+// keeps trying instead of exiting: the outbox relay beside it must go on
+// delivering live status to Redis meanwhile.
+func runTemporalWorker(ctx context.Context, tc client.Client, taskQueue string, activities *wf.Activities, log *slog.Logger) error {
+	backoff := time.Second
+	for {
+		w := worker.New(tc, taskQueue, worker.Options{})
+		wf.Register(w, activities)
+		err := w.Start()
+		if err == nil {
+			<-ctx.Done()
+			w.Stop()
+			return nil
+		}
+		log.WarnContext(ctx, "temporal worker cannot start yet; retrying", "err", err, "in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }
 
 func shutdown(tel *telemetry.Telemetry) {
