@@ -37,7 +37,7 @@ if (!(timeoutSeconds > 0)) fail(`--timeout must be a positive number of seconds\
 const query = `subscription Board($region: String, $after: String) {
   siteStatusChanged(region: $region, after: $after) {
     cursor
-    site { id code region }
+    site { id code region { code } }
     previous { level posture version }
     current { level posture note version updatedBy }
   }

@@ -64,8 +64,12 @@ func (r *Resolver) EscalationUpdated(ctx context.Context, args subscriptionArgs)
 				r.log.ErrorContext(ctx, "bad escalation event on stream", "id", ev.ID, "err", err)
 				continue
 			}
+			// Each event is its own request: a subscription's context lives
+			// for hours, and a loader kept in it would serve every later
+			// event the site as the first event found it.
+			node := &escalationResolver{r: r, e: payload.Escalation, sites: newSiteLoader(r)}
 			select {
-			case out <- &escalationUpdatedResolver{node: &escalationResolver{r: r, e: payload.Escalation}, cursor: ev.ID}:
+			case out <- &escalationUpdatedResolver{node: node, cursor: ev.ID}:
 			case <-ctx.Done():
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	graphql "github.com/graph-gophers/graphql-go"
@@ -175,7 +176,11 @@ func (r *Resolver) overlayLive(ctx context.Context, sites []site.Site) {
 	for i, s := range sites {
 		ids[i] = s.ID.String()
 	}
-	statuses, err := r.live.Statuses(ctx, ids)
+	// The board must answer quickly even when Redis hangs: Postgres has the
+	// same status, so wait only briefly for the live copy.
+	lctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
+	statuses, err := r.live.Statuses(lctx, ids)
 	if err != nil {
 		r.log.WarnContext(ctx, "board: redis unavailable, serving status from postgres", "err", err)
 		return
@@ -273,7 +278,11 @@ type loaderKey struct{}
 
 // WithLoaders returns ctx carrying fresh per-request loaders.
 func WithLoaders(ctx context.Context) context.Context {
-	return context.WithValue(ctx, loaderKey{}, &siteLoader{pending: map[uuid.UUID]bool{}, loaded: map[uuid.UUID]site.Site{}})
+	return context.WithValue(ctx, loaderKey{}, newSiteLoader(nil))
+}
+
+func newSiteLoader(r *Resolver) *siteLoader {
+	return &siteLoader{r: r, pending: map[uuid.UUID]bool{}, loaded: map[uuid.UUID]site.Site{}}
 }
 
 func sitesFor(ctx context.Context, r *Resolver) *siteLoader {
@@ -283,7 +292,7 @@ func sitesFor(ctx context.Context, r *Resolver) *siteLoader {
 		l.mu.Unlock()
 		return l
 	}
-	return &siteLoader{r: r, pending: map[uuid.UUID]bool{}, loaded: map[uuid.UUID]site.Site{}}
+	return newSiteLoader(r)
 }
 
 func (l *siteLoader) want(id uuid.UUID) {

@@ -139,7 +139,13 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return hub.Run(gctx) })
+	// The hub outlives the WebSockets: were it to stop first, every
+	// subscription would complete, and a completed subscription is over for
+	// its client. Closing the sockets first makes clients reconnect and
+	// resume instead.
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHub()
+	g.Go(func() error { return hub.Run(hubCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -148,6 +154,9 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		defer stopHub()
+		// Hijacked WebSocket connections are not Shutdown's to close.
+		wsHandler.Shutdown()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)

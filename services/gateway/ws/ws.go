@@ -45,6 +45,7 @@ const (
 	closeSubscriberExists  = 4409
 	closeTooManyInitialise = 4429
 	closeTooSlow           = 1013 // try again later
+	closeServiceRestart    = 1012 // clients reconnect, to another replica
 )
 
 // Options tune the transport.
@@ -70,6 +71,10 @@ type Handler struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
+
+	connsMu      sync.Mutex
+	conns        map[*connection]struct{}
+	shuttingDown bool
 }
 
 // NewHandler returns a handler serving schema.
@@ -93,7 +98,7 @@ func NewHandler(schema *graphql.Schema, verifier *auth.Verifier, log *slog.Logge
 		opts.PrepareContext = func(ctx context.Context) context.Context { return ctx }
 	}
 	return &Handler{
-		schema: schema, verifier: verifier, log: log, opts: opts, groups: map[string]*group{},
+		schema: schema, verifier: verifier, log: log, opts: opts, groups: map[string]*group{}, conns: map[*connection]struct{}{},
 		upgrader: websocket.Upgrader{
 			Subprotocols:    []string{Protocol},
 			CheckOrigin:     opts.CheckOrigin,
@@ -142,11 +147,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(h.opts.MaxMessageBytes)
 	// The connection outlives the HTTP request's context; it ends when the
-	// client goes or the server shuts down (conn closed by Shutdown hooks).
+	// client goes or the server shuts down (Shutdown closes it).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &connection{h: h, ws: conn, out: make(chan []byte, 1024), ops: map[string]func(){}, cancel: cancel, done: make(chan struct{})}
+	h.connsMu.Lock()
+	if h.shuttingDown {
+		h.connsMu.Unlock()
+		c.close(closeServiceRestart, "server shutting down; reconnect")
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.connsMu.Unlock()
+	defer func() {
+		h.connsMu.Lock()
+		delete(h.conns, c)
+		h.connsMu.Unlock()
+	}()
 	go c.writeLoop(ctx)
 	c.readLoop(ctx, headerID)
+}
+
+// Shutdown closes every connection with 1012 (service restart) and refuses
+// new ones. Clients such as graphql-ws reconnect on that code, reach another
+// replica and resume from their last cursor. Call it before the live events
+// stop: a subscription that completed is over for its client, which would
+// never resubscribe.
+func (h *Handler) Shutdown() {
+	h.connsMu.Lock()
+	h.shuttingDown = true
+	conns := make([]*connection, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.connsMu.Unlock()
+	for _, c := range conns {
+		c.close(closeServiceRestart, "server shutting down; reconnect and resume from your last cursor")
+	}
 }
 
 type connection struct {
@@ -436,7 +472,22 @@ func (h *Handler) run(ctx context.Context, g *group, p subscribePayload) {
 		payload := mustJSON(resp)
 		h.broadcast(g, "next", payload)
 	}
+	if ctx.Err() == nil && operationType(p.Query, p.OperationName) == "subscription" {
+		// A live stream never ends by itself: the hub dropped it (too far
+		// behind) or is stopping. "complete" would tell the client it is
+		// over; closing with 1013 makes it reconnect and resume from its
+		// last cursor instead.
+		h.dropMembers(g, closeTooSlow, "event stream interrupted; reconnect and resume from your last cursor")
+		return
+	}
 	h.end(g, true)
+}
+
+// dropMembers removes the group and closes its members' connections.
+func (h *Handler) dropMembers(g *group, code int, reason string) {
+	for m := range h.detach(g) {
+		m.conn.close(code, reason)
+	}
 }
 
 func (h *Handler) broadcastError(g *group, err error) {
@@ -458,6 +509,19 @@ func (h *Handler) broadcast(g *group, typ string, payload []byte) {
 
 // end removes the group; with complete, members are told the stream ended.
 func (h *Handler) end(g *group, complete bool) {
+	for m := range h.detach(g) {
+		if complete {
+			m.conn.finish(m.id)
+		} else {
+			m.conn.mu.Lock()
+			delete(m.conn.ops, m.id)
+			m.conn.mu.Unlock()
+		}
+	}
+}
+
+// detach removes the group, stops its execution and returns its members.
+func (h *Handler) detach(g *group) map[*member]struct{} {
 	h.mu.Lock()
 	if h.groups[g.key] == g {
 		delete(h.groups, g.key)
@@ -468,15 +532,7 @@ func (h *Handler) end(g *group, complete bool) {
 	members := g.members
 	g.members = map[*member]struct{}{}
 	g.mu.Unlock()
-	for m := range members {
-		if complete {
-			m.conn.finish(m.id)
-		} else {
-			m.conn.mu.Lock()
-			delete(m.conn.ops, m.id)
-			m.conn.mu.Unlock()
-		}
-	}
+	return members
 }
 
 // frame builds {"id":..,"type":..,"payload":..} around an already encoded

@@ -1,0 +1,73 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, url string, header map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{Timeout: httpClient.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// TestHealthAndMetrics is deliberately not parallel: OpenTelemetry's meter
+// provider is process-global, and the gateway binds its HTTP metrics to the
+// one its own start installed. Sequential tests run before parallel ones, so
+// no other stack starts meanwhile.
+func TestHealthAndMetrics(t *testing.T) {
+	s := newStack(t, stackOptions{NoWorker: true})
+
+	if code, _, body := get(t, s.GW.Base+"/healthz", nil); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, _, body := get(t, s.GW.Base+"/readyz", nil); code != http.StatusOK || strings.TrimSpace(body) != "ready" {
+		t.Errorf("/readyz with PostgreSQL, Redis and Temporal answering: %d %q", code, body)
+	}
+	if code, hdr, _ := get(t, s.GW.Base+"/", nil); code != http.StatusFound || hdr.Get("Location") != "/graphql" {
+		t.Errorf("GET /: want a redirect to /graphql, got %d to %q", code, hdr.Get("Location"))
+	}
+
+	var me struct{ Me struct{ Subject string } }
+	s.GW.query(t, s.token(t, globalLead), `{ me { subject } }`, nil).decode(t, &me)
+	if me.Me.Subject != globalLead {
+		t.Fatalf("me.subject = %q", me.Me.Subject)
+	}
+
+	code, hdr, metrics := get(t, s.GW.Base+"/metrics", nil)
+	if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %s", code, hdr.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"go_goroutines ",                               // Go runtime
+		"go_memstats_heap_alloc_bytes ",                // Go runtime
+		"http_server_request_duration_seconds_bucket{", // HTTP server, from the request above
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", metrics)
+	}
+}
