@@ -71,6 +71,8 @@ type stackOptions struct {
 	NoWorker   bool
 	RateLimit  int
 	RateWindow time.Duration
+	// OTLPEndpoint, when set, makes both processes export traces there.
+	OTLPEndpoint string
 }
 
 // stack is one worker and one gateway over a fresh, demo-seeded database.
@@ -86,6 +88,7 @@ type stack struct {
 	Pages        *pageSink
 	GW           *gateway
 	Sites        map[string]siteRef // by code
+	OTLPEndpoint string
 
 	workerDone chan error // nil without a worker
 }
@@ -103,6 +106,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		TemporalHost: testenv.TemporalAddress(t),
 		TaskQueue:    testenv.Unique(t, "tq"),
 		Auth:         auth.Config{Secret: testJWTSecret, Issuer: "meridian", Audience: "meridian-api"},
+		OTLPEndpoint: opts.OTLPEndpoint,
 	}
 	s.Redis, s.Prefix = testenv.Redis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -143,6 +147,7 @@ func (s *stack) common() config.Common {
 		TemporalNS:   "default",
 		LogLevel:     logLevel(),
 		LogFormat:    "text",
+		OTLPEndpoint: s.OTLPEndpoint,
 	}
 }
 

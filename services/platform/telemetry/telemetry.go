@@ -49,9 +49,10 @@ func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error
 
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if otlpEndpoint != "" {
-		// The exporter reads OTEL_EXPORTER_OTLP_* itself (endpoint, headers,
-		// TLS), exactly as the OpenTelemetry specification documents.
-		exp, err := otlptracehttp.New(ctx)
+		// The endpoint is the OTLP base URL, as OTEL_EXPORTER_OTLP_ENDPOINT
+		// is specified; the exporter still reads the other OTEL_EXPORTER_OTLP_*
+		// variables (headers, TLS, compression) itself.
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(strings.TrimSuffix(otlpEndpoint, "/")+"/v1/traces"))
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
