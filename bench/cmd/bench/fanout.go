@@ -55,7 +55,9 @@ type sample struct {
 	at  time.Duration
 }
 
-func eventKey(siteIdx int, version int32) uint64 { return uint64(siteIdx)<<32 | uint64(uint32(version)) }
+func eventKey(siteIdx int, version int32) uint64 {
+	return uint64(siteIdx)<<32 | uint64(uint32(version))
+}
 
 type wsSubscriber struct {
 	conn       *websocket.Conn
@@ -80,7 +82,16 @@ func (e *env) fanout(ctx context.Context) (*FanoutReport, error) {
 	base := time.Now()
 	perSub := int(float64(cfg.Rate)*(cfg.Warmup+cfg.FanoutDuration).Seconds()*1.1) + 64
 	subs, err := e.connectSubscribers(ctx, cfg.Subscribers, perSub)
-	defer func() {
+	if err != nil {
+		for _, s := range subs {
+			s.conn.Close()
+		}
+		return nil, err
+	}
+	for _, s := range subs {
+		go s.read(base, ids)
+	}
+	stopSubscribers := func() {
 		for _, s := range subs {
 			s.closing.Store(true)
 			s.conn.Close()
@@ -88,13 +99,8 @@ func (e *env) fanout(ctx context.Context) (*FanoutReport, error) {
 		for _, s := range subs {
 			<-s.done
 		}
-	}()
-	if err != nil {
-		return nil, err
 	}
-	for _, s := range subs {
-		go s.read(base, ids)
-	}
+	defer stopSubscribers() // a second call finds them stopped
 
 	// Subscribing has no acknowledgement in graphql-transport-ws: probe with
 	// updates until every subscriber has seen one, then let the probes settle.
@@ -140,7 +146,7 @@ func (e *env) fanout(ctx context.Context) (*FanoutReport, error) {
 	window, err := pace(ctx, cfg.Rate, cfg.Warmup, cfg.FanoutDuration, func() error {
 		stop, err := e.startProfile("fanout")
 		stopProfile = stop
-		usage0 = readUsage()
+		usage0 = e.usage()
 		return err
 	}, func(measured bool) bool {
 		var s *benchSite
@@ -175,7 +181,7 @@ func (e *env) fanout(ctx context.Context) (*FanoutReport, error) {
 		return true
 	})
 	if stopProfile != nil {
-		rep.Usage = readUsage().Sub(usage0)
+		rep.Usage = e.usage().Sub(usage0)
 		stopProfile()
 	}
 	inflight.Wait()
@@ -217,13 +223,7 @@ func (e *env) fanout(ctx context.Context) (*FanoutReport, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// Anything arriving later than this counts as lost.
-	for _, s := range subs {
-		s.closing.Store(true)
-		s.conn.Close()
-	}
-	for _, s := range subs {
-		<-s.done
-	}
+	stopSubscribers()
 
 	var fromStart, fromResp []time.Duration
 	var frameBytes, frames int64
@@ -546,13 +546,19 @@ func (e *env) rawPubSub(ctx context.Context, sys *FanoutReport) (*Delivery, erro
 	capacity := int(float64(cfg.Rate)*(cfg.Warmup+cfg.FanoutDuration).Seconds()*1.1) + 64
 	subs := make([]*rawSub, 0, cfg.Subscribers)
 	rctx, cancel := context.WithCancel(ctx)
-	defer func() {
+	stopped := false
+	stopSubscribers := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		for _, s := range subs {
 			s.ps.Close()
 			<-s.done
 		}
-	}()
+	}
+	defer stopSubscribers()
 	for range cfg.Subscribers {
 		ps := e.rdb.Subscribe(rctx, channel)
 		if _, err := ps.Receive(rctx); err != nil { // the subscription confirmation
@@ -572,6 +578,10 @@ func (e *env) rawPubSub(ctx context.Context, sys *FanoutReport) (*Delivery, erro
 					return
 				}
 				at := time.Since(base)
+				if len(msg.Payload) < 10 {
+					s.err = fmt.Errorf("bad message %.40q", msg.Payload)
+					continue
+				}
 				seq, err := strconv.ParseUint(msg.Payload[:10], 10, 64)
 				if err != nil {
 					s.err = fmt.Errorf("bad message %.40q", msg.Payload)
@@ -592,7 +602,7 @@ func (e *env) rawPubSub(ctx context.Context, sys *FanoutReport) (*Delivery, erro
 	var usage0 Usage
 	var pubErr atomic.Value
 	window, err := pace(ctx, cfg.Rate, cfg.Warmup, cfg.FanoutDuration, func() error {
-		usage0 = readUsage()
+		usage0 = e.usage()
 		return nil
 	}, func(bool) bool {
 		i := seq
@@ -613,7 +623,7 @@ func (e *env) rawPubSub(ctx context.Context, sys *FanoutReport) (*Delivery, erro
 		}()
 		return true
 	})
-	sys.RawUsage = readUsage().Sub(usage0)
+	sys.RawUsage = e.usage().Sub(usage0)
 	inflight.Wait()
 	if err != nil {
 		return nil, err
@@ -645,11 +655,7 @@ func (e *env) rawPubSub(ctx context.Context, sys *FanoutReport) (*Delivery, erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	for _, s := range subs {
-		s.ps.Close()
-		<-s.done
-	}
+	stopSubscribers()
 	res := &Delivery{Expected: measured * int64(len(subs))}
 	var lat []time.Duration
 	for _, s := range subs {
@@ -671,7 +677,6 @@ func (e *env) rawPubSub(ctx context.Context, sys *FanoutReport) (*Delivery, erro
 			lat = append(lat, smp.at-starts[i])
 		}
 	}
-	subs = nil // closed above
 	res.Latency = summarize(lat)
 	return res, nil
 }

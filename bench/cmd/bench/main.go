@@ -58,6 +58,10 @@ type Config struct {
 	FanoutSites    int           // sites the paced updates rotate over
 	Drain          time.Duration // how long to wait for the last events after the load
 
+	// ServicePoolConns, when set, adds pool_max_conns to the DATABASE_URL the
+	// gateway and worker get; 0 keeps their default (pgxpool: max(4, NumCPU)).
+	ServicePoolConns int
+
 	CPUProfile string // profiles of the system phases: <base>.throughput.pprof, <base>.fanout.pprof
 	LogLevel   string // of the in-process gateway and worker
 }
@@ -113,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.FanoutDuration, "fanout-duration", def.FanoutDuration, "part 2: measured duration of the paced load")
 	fs.IntVar(&c.FanoutSites, "fanout-sites", def.FanoutSites, "part 2: sites the paced updates rotate over (bounds updates in flight)")
 	fs.DurationVar(&c.Drain, "drain", def.Drain, "part 2: how long to wait for the last events after the load")
+	fs.IntVar(&c.ServicePoolConns, "service-pool-conns", def.ServicePoolConns, "pool_max_conns for the gateway's and worker's Postgres pools (0: their default, max(4, NumCPU))")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof and base.fanout.pprof")
 	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
 	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s); explicit flags still win")
@@ -167,12 +172,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("-duration and -fanout-duration must be positive")
 	case c.Warmup < 0:
 		return fmt.Errorf("-warmup must not be negative")
-	case c.RawConns < 0:
-		return fmt.Errorf("-raw-conns must not be negative")
+	case c.RawConns < 0 || c.ServicePoolConns < 0:
+		return fmt.Errorf("-raw-conns and -service-pool-conns must not be negative")
 	case c.Subscribers < 1:
 		return fmt.Errorf("-subscribers must be at least 1")
-	case c.Rate < 1:
-		return fmt.Errorf("-rate must be at least 1")
+	case c.Rate < 1 || c.Rate > 100_000:
+		return fmt.Errorf("-rate must be between 1 and 100000")
 	case c.FanoutSites < 1:
 		return fmt.Errorf("-fanout-sites must be at least 1")
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,14 +25,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	gwserver "meridian.dev/gateway/server"
 	"meridian.dev/gateway/graph"
+	gwserver "meridian.dev/gateway/server"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/config"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/postgres"
 	"meridian.dev/platform/site"
+	"meridian.dev/platform/telemetry"
 	"meridian.dev/worker/demo"
 	wkserver "meridian.dev/worker/server"
 )
@@ -47,6 +50,7 @@ type env struct {
 	cfg      Config
 	out      io.Writer
 	name     string // unique name of this run
+	dbName   string
 	dbURL    string
 	pool     *pgxpool.Pool // plain pgx, no tracing: seeding, checks and the raw baseline
 	rdb      *redis.Client
@@ -83,12 +87,28 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		return nil, err
 	}
 	e := &env{cfg: cfg, out: out}
+	// Until the services install theirs: migrations log at info otherwise.
+	slog.SetDefault(telemetry.NewLogger(os.Stderr, cfg.LogLevel, "text"))
 	e.name = fmt.Sprintf("%s_%d", time.Now().UTC().Format("20060102_150405"), os.Getpid())
 	e.prefix = "bench:" + e.name + ":"
 	e.queue = "meridian-bench-" + strings.ReplaceAll(e.name, "_", "-")
 	e.logf("meridian bench %s: GOMAXPROCS=%d, NumCPU=%d", e.name, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	e.logf("config: clients=%d duration=%s warmup=%s raw-conns=%d | subscribers=%d rate=%d/s fanout-duration=%s fanout-sites=%d",
-		cfg.Clients, cfg.Duration, cfg.Warmup, e.rawConns(), cfg.Subscribers, cfg.Rate, cfg.FanoutDuration, cfg.FanoutSites)
+	servicePool := "default max(4, NumCPU)"
+	if cfg.ServicePoolConns > 0 {
+		servicePool = strconv.Itoa(cfg.ServicePoolConns)
+	}
+	e.logf("config: clients=%d duration=%s warmup=%s raw-conns=%d service-pool-conns=%s | subscribers=%d rate=%d/s fanout-duration=%s fanout-sites=%d",
+		cfg.Clients, cfg.Duration, cfg.Warmup, e.rawConns(), servicePool, cfg.Subscribers, cfg.Rate, cfg.FanoutDuration, cfg.FanoutSites)
+
+	// The benchmark shares the machine with Postgres, Redis and Temporal, and
+	// with whatever else runs there: say how busy it was before starting.
+	if bg := backgroundLoad(ctx, time.Second); bg >= 0 {
+		note := ""
+		if bg > 0.25 {
+			note = " (WARNING: other work on this machine will distort the results)"
+		}
+		e.logf("machine busy before the run: %.2f of %d cores%s", bg, runtime.NumCPU(), note)
+	}
 
 	// Every service must answer before anything is created.
 	if err := checkTCP(ctx, cfg.TemporalAddress); err != nil {
@@ -131,6 +151,17 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		if err := e.waitOutboxDrained(ctx, time.Minute); err != nil {
 			return rep, err
 		}
+		// Nothing is sent now: whatever still commits is background work of
+		// the services (such as relay wake-ups), which the next part pays for.
+		u0 := e.usage()
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+		idle := e.usage().Sub(u0)
+		e.logf("idle for %s after part 1: %.0f commits/s in the bench database, postgres backends %.2f cores, bench process %.2f cores",
+			idle.Wall.Round(time.Millisecond), float64(idle.Commits)/idle.Wall.Seconds(), cores(idle.PostgresCPU, idle.Wall), idle.ProcessCores())
 	}
 	if cfg.runs("fanout") {
 		f, err := e.fanout(ctx)
@@ -141,7 +172,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		e.printFanout(f)
 	}
 	rep.Pages = e.pages.Load()
-	printTable(out, cfg, rep)
+	printTable(out, rep)
 	return rep, rep.correctness()
 }
 
@@ -213,6 +244,7 @@ func (e *env) setup(ctx context.Context) (func(), error) {
 		return cleanup, fmt.Errorf("postgres did not answer at %s: %w", redactURL(e.cfg.PostgresURL), err)
 	}
 	dbName := "meridian_bench_" + e.name
+	e.dbName = dbName
 	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dbName}.Sanitize())
 	admin.Close(context.Background())
 	if err != nil {
@@ -353,9 +385,20 @@ func (e *env) seed(ctx context.Context) error {
 // and waits for them.
 func (e *env) startServices(ctx context.Context) (stop func(), err error) {
 	sctx, cancel := context.WithCancel(ctx)
+	serviceURL := e.dbURL
+	if n := e.cfg.ServicePoolConns; n > 0 {
+		u, err := url.Parse(serviceURL)
+		if err != nil {
+			return func() { cancel() }, err
+		}
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(n))
+		u.RawQuery = q.Encode()
+		serviceURL = u.String()
+	}
 	common := config.Common{
 		Env:          "development",
-		DatabaseURL:  e.dbURL,
+		DatabaseURL:  serviceURL,
 		RedisURL:     e.cfg.RedisURL,
 		RedisPrefix:  e.prefix,
 		TemporalHost: e.cfg.TemporalAddress,

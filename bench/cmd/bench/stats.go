@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -47,11 +48,46 @@ type Usage struct {
 	Wall        time.Duration
 	ProcessCPU  time.Duration
 	MachineBusy time.Duration
-	at          time.Time
+	// PostgresCPU is spent by the Postgres backends serving this run's
+	// database (matched by name in their process title); RedisCPU by the
+	// redis-server process, which other users of that server share.
+	PostgresCPU time.Duration
+	RedisCPU    time.Duration
+	// Commits are transactions committed in this run's database (Postgres
+	// flushes these statistics about once a second, so the edges blur);
+	// WALBytes is WAL written by the whole server.
+	Commits  int64
+	WALBytes int64
+	at       time.Time
 }
 
 func (u Usage) Sub(v Usage) Usage {
-	return Usage{Wall: u.at.Sub(v.at), ProcessCPU: u.ProcessCPU - v.ProcessCPU, MachineBusy: u.MachineBusy - v.MachineBusy}
+	return Usage{Wall: u.at.Sub(v.at), ProcessCPU: u.ProcessCPU - v.ProcessCPU, MachineBusy: u.MachineBusy - v.MachineBusy,
+		PostgresCPU: u.PostgresCPU - v.PostgresCPU, RedisCPU: u.RedisCPU - v.RedisCPU,
+		Commits: u.Commits - v.Commits, WALBytes: u.WALBytes - v.WALBytes}
+}
+
+// PerOp spreads the CPU over n operations.
+func (u Usage) PerOp(n int) string {
+	if n <= 0 || u.Wall <= 0 {
+		return "n/a"
+	}
+	per := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(n)/1e3, 'f', 0, 64) }
+	line := fmt.Sprintf("CPU per op: bench process %s µs, postgres backends %s µs, redis %s µs", per(u.ProcessCPU), per(u.PostgresCPU), per(u.RedisCPU))
+	if u.Commits > 0 {
+		line += fmt.Sprintf("; postgres %.2f commits/op, %.0f B WAL/op", float64(u.Commits)/float64(n), float64(u.WALBytes)/float64(n))
+	}
+	return line
+}
+
+// usage is readUsage plus this run's database statistics.
+func (e *env) usage() Usage {
+	u := readUsage(e.dbName)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.pool.QueryRow(ctx, `SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
+		pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`, e.dbName).Scan(&u.Commits, &u.WALBytes)
+	return u
 }
 
 // ProcessCores is the average number of cores this process kept busy.
@@ -67,14 +103,70 @@ func cores(cpu, wall time.Duration) float64 {
 	return cpu.Seconds() / wall.Seconds()
 }
 
-func readUsage() Usage {
+func readUsage(dbName string) Usage {
 	u := Usage{at: time.Now()}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		u.ProcessCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	u.MachineBusy = machineBusy()
+	u.PostgresCPU, u.RedisCPU = serviceCPU(dbName)
 	return u
+}
+
+// serviceCPU sums the CPU time of the Postgres backends whose process title
+// names dbName, and of redis-server, from /proc (Linux; zero elsewhere). A
+// backend that exits between two readings takes its time with it, so this
+// is a slight undercount; the benchmark's pools keep theirs open.
+func serviceCPU(dbName string) (pg, rd time.Duration) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0
+	}
+	for _, ent := range entries {
+		pid := ent.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		lp, rp := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
+		if lp < 0 || rp < lp {
+			continue
+		}
+		comm := string(stat[lp+1 : rp])
+		var isPG bool
+		switch comm {
+		case "postgres":
+			cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
+			if err != nil || dbName == "" || !strings.Contains(string(cmd), " "+dbName+" ") {
+				continue
+			}
+			isPG = true
+		case "redis-server":
+		default:
+			continue
+		}
+		// Fields after the comm: state is field 3; utime and stime are 14, 15.
+		f := strings.Fields(string(stat[rp+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		d := time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ
+		if isPG {
+			pg += d
+		} else {
+			rd += d
+		}
+	}
+	return pg, rd
 }
 
 // machineBusy reads the busy time of every core from /proc/stat (Linux);
@@ -134,6 +226,14 @@ func (e *env) printThroughput(t *ThroughputReport) {
 		fmt.Fprintf(e.out, "  %-44s %8.0f ops/s  p50 %s ms  p99 %s ms  max %s ms  (%d ops in %s, %d errors; %s)\n",
 			side.name, r.Throughput(), ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), r.Ops, r.Window, r.Errors, usageLine(r.Usage))
 	}
+	for _, side := range []struct {
+		name string
+		r    *OpsResult
+	}{{"system", t.System}, {"raw", t.Raw}} {
+		if side.r != nil {
+			fmt.Fprintf(e.out, "  %-6s %s\n", side.name, side.r.Usage.PerOp(side.r.Ops))
+		}
+	}
 	if t.System != nil && t.Raw != nil && t.Raw.Throughput() > 0 {
 		fmt.Fprintf(e.out, "  throughput ratio system/raw: %.2f\n", t.System.Throughput()/t.Raw.Throughput())
 	}
@@ -150,6 +250,7 @@ func (e *env) printFanout(f *FanoutReport) {
 		f.System.Duplicates, f.Subscribers, f.FrameBytes, usageLine(f.Usage))
 	fmt.Fprintf(e.out, "  system  (mutation response → subscriber): p50 %s ms  p99 %s ms  max %s ms  (negative: the event arrived before the HTTP response)\n",
 		ms(f.FromResponse.P50), ms(f.FromResponse.P99), ms(f.FromResponse.Max))
+	fmt.Fprintf(e.out, "  system  %s (per update, fan-out included)\n", f.Usage.PerOp(f.Updates))
 	if f.Raw != nil {
 		fmt.Fprintf(e.out, "  raw     (PUBLISH → SUBSCRIBE, go-redis):   p50 %s ms  p99 %s ms  max %s ms  received %d/%d at %.0f msgs/s achieved (%s)\n",
 			ms(f.Raw.Latency.P50), ms(f.Raw.Latency.P99), ms(f.Raw.Latency.Max), f.Raw.Received, f.Raw.Expected, f.RawAchievedRate, usageLine(f.RawUsage))
@@ -174,7 +275,7 @@ func yesNo(ok bool) string {
 }
 
 // printTable prints the final side-by-side table.
-func printTable(out io.Writer, cfg Config, r *Report) {
+func printTable(out io.Writer, r *Report) {
 	fmt.Fprintln(out, "Results")
 	tw := tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, " metric\t system\t raw baseline\t ratio\t target\t met?")
@@ -218,5 +319,19 @@ func printTable(out io.Writer, cfg Config, r *Report) {
 			yesNo(f.AchievedRate >= 0.95*float64(f.Rate)))
 	}
 	_ = tw.Flush()
-	_ = cfg
+}
+
+// backgroundLoad is how many cores the machine kept busy over d, or -1 when
+// it cannot tell.
+func backgroundLoad(ctx context.Context, d time.Duration) float64 {
+	u0 := readUsage("")
+	if u0.MachineBusy == 0 {
+		return -1
+	}
+	select {
+	case <-ctx.Done():
+		return -1
+	case <-time.After(d):
+	}
+	return readUsage("").Sub(u0).MachineCores()
 }

@@ -86,9 +86,9 @@ func (e *env) measureOps(ctx context.Context, profilePhase string, sites []*benc
 				stopProfile = stop
 			}
 		}
-		usage0 = readUsage()
+		usage0 = e.usage()
 		time.AfterFunc(e.cfg.Duration, func() {
-			usage1 = readUsage()
+			usage1 = e.usage()
 			stopProfile()
 			close(windowDone)
 		})
