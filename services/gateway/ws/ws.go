@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -149,7 +150,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The connection outlives the HTTP request's context; it ends when the
 	// client goes or the server shuts down (Shutdown closes it).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &connection{h: h, ws: conn, out: make(chan []byte, 1024), ops: map[string]func(){}, cancel: cancel, done: make(chan struct{})}
+	c := &connection{h: h, ws: conn, raw: conn.UnderlyingConn(), out: make(chan []byte, 1024), ops: map[string]func(){}, cancel: cancel, done: make(chan struct{})}
+	// gorilla would answer pings and closes with writes of its own; frames
+	// are written only by this transport, so answer here.
+	conn.SetPingHandler(func(data string) error {
+		return c.writeRaw(appendFrame(nil, opPong, []byte(data)))
+	})
+	conn.SetCloseHandler(func(int, string) error { return nil }) // readLoop's close answers
 	h.connsMu.Lock()
 	if h.shuttingDown {
 		h.connsMu.Unlock()
@@ -187,7 +194,9 @@ func (h *Handler) Shutdown() {
 
 type connection struct {
 	h      *Handler
-	ws     *websocket.Conn
+	ws     *websocket.Conn // reads only: frames are written raw, see writeLoop
+	raw    net.Conn
+	wmu    sync.Mutex // one writer of frames at a time
 	out    chan []byte
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -242,22 +251,88 @@ func (c *connection) closeLocked(code int, reason string) {
 		stop()
 	}
 	c.ops = map[string]func(){}
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	// Say goodbye only if no write is in flight: waiting behind a slow
+	// client's write would stall whoever is closing it (often the fan-out).
+	if c.wmu.TryLock() {
+		_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.raw.Write(appendFrame(nil, opClose, closePayload(code, reason)))
+		c.wmu.Unlock()
+	}
 	c.cancel()
 	c.ws.Close()
 }
 
+// Frame opcodes (RFC 6455).
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPong  = 0xA
+)
+
+// appendFrame appends one unmasked, final server frame.
+func appendFrame(dst []byte, opcode byte, payload []byte) []byte {
+	dst = append(dst, 0x80|opcode)
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		for shift := 56; shift >= 0; shift -= 8 {
+			dst = append(dst, byte(uint64(n)>>shift))
+		}
+	}
+	return append(dst, payload...)
+}
+
+func closePayload(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	return append([]byte{byte(code >> 8), byte(code)}, reason...)
+}
+
+// writeRaw writes whole frames, under the write lock.
+func (c *connection) writeRaw(frames []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.raw.SetWriteDeadline(time.Now().Add(c.h.opts.WriteTimeout))
+	_, err := c.raw.Write(frames)
+	return err
+}
+
+// maxBatch bounds the bytes of frames written in one system call.
+const maxBatch = 64 << 10
+
+// writeLoop writes queued messages, as many as are waiting in one system
+// call: under light load that is one frame per write, and as load (and so
+// the queue) grows, batches grow and per-frame cost falls, which is what
+// keeps fan-out to hundreds of screens cheap when it matters.
 func (c *connection) writeLoop(ctx context.Context) {
 	defer close(c.done)
+	buf := make([]byte, 0, 4096)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case b := <-c.out:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.h.opts.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			buf = appendFrame(buf[:0], opText, b)
+		drain:
+			for len(buf) < maxBatch {
+				select {
+				case b := <-c.out:
+					buf = appendFrame(buf, opText, b)
+				default:
+					break drain
+				}
+			}
+			if err := c.writeRaw(buf); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "write failed")
 				return
+			}
+			if cap(buf) > 4*maxBatch {
+				buf = make([]byte, 0, 4096) // do not keep a burst's buffer forever
 			}
 		}
 	}

@@ -31,7 +31,8 @@ func Connect(ctx context.Context, url string) (*redis.Client, error) {
 		return nil, fmt.Errorf("redis: parse REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(opts)
-	if err := redisotel.InstrumentTracing(rdb); err != nil {
+	// Caller lookup walks the stack on every command: too dear for the hot path.
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithCallerEnabled(false)); err != nil {
 		return nil, fmt.Errorf("redis: tracing: %w", err)
 	}
 	if err := rdb.Ping(ctx).Err(); err != nil {

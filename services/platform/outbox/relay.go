@@ -87,17 +87,36 @@ func (r *Relay) listenAndRelay(ctx context.Context) error {
 		if n == r.batchSize {
 			continue // more may be waiting
 		}
-		waitCtx, cancel := context.WithTimeout(ctx, r.poll)
-		_, err = conn.Conn().WaitForNotification(waitCtx)
-		cancel()
-		if err != nil && ctx.Err() != nil {
-			return nil
+		if err := waitForNotification(ctx, conn.Conn(), r.poll); err != nil && !errors.Is(err, errTimedOut) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("wait for notification: %w", err)
+		// Every committed change sends one notification; one claim serves
+		// them all, so swallow those that queued up meanwhile instead of
+		// running an empty claim transaction for each.
+		for waitForNotification(ctx, conn.Conn(), time.Millisecond) == nil && ctx.Err() == nil {
 		}
 	}
 }
+
+// waitForNotification waits up to d for a notification. A timeout is not an
+// error (the relay polls anyway), and it leaves the connection usable.
+func waitForNotification(ctx context.Context, conn *pgx.Conn, d time.Duration) error {
+	waitCtx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, err := conn.WaitForNotification(waitCtx)
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		return errTimedOut
+	}
+	if err != nil {
+		return fmt.Errorf("wait for notification: %w", err)
+	}
+	return nil
+}
+
+var errTimedOut = errors.New("no notification")
 
 // RelayOnce claims and delivers one batch of due rows and returns how many it
 // claimed. Tests call it to drain the outbox deterministically.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,13 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
 	}
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default (the CPU count, at least 4) queues concurrent
+		// mutations behind each other while they wait on the network; a few
+		// more connections keep the hot path busy. DATABASE_URL's
+		// pool_max_conns overrides this.
+		cfg.MaxConns = max(16, cfg.MaxConns)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)

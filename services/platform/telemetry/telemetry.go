@@ -36,8 +36,8 @@ type Telemetry struct {
 }
 
 // Setup installs the global tracer provider, meter provider and propagator.
-// otlpEndpoint may be empty: spans are then sampled and kept in-process only,
-// so trace IDs still reach the logs.
+// otlpEndpoint may be empty: spans are then not recorded, but trace IDs still
+// reach the logs and propagate.
 func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error) {
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(service),
@@ -47,7 +47,15 @@ func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error
 	}
 	t := &Telemetry{registry: prometheus.NewRegistry()}
 
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	// Without an exporter, spans are not recorded at all (recording every
+	// query and Redis command costs measurable CPU on the hot path), but
+	// every span still gets real trace and span IDs, so logs keep their
+	// trace_id and the outbox still carries the traceparent.
+	sampler := sdktrace.ParentBased(sdktrace.NeverSample())
+	if otlpEndpoint != "" {
+		sampler = sdktrace.ParentBased(sdktrace.AlwaysSample())
+	}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
 	if otlpEndpoint != "" {
 		// The endpoint is the OTLP base URL, as OTEL_EXPORTER_OTLP_ENDPOINT
 		// is specified; the exporter still reads the other OTEL_EXPORTER_OTLP_*

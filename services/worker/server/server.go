@@ -136,8 +136,8 @@ func Run(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runTemporalWorker(gctx, tc, cfg.TaskQueue, activities, log) })
 	g.Go(func() error { return r.Run(gctx) })
-	// Delivered outbox rows stay a week for inspection, then go.
-	g.Go(func() error { return outbox.PruneEvery(gctx, pool, 7*24*time.Hour, time.Hour, log) })
+	// Delivered outbox rows stay a day for inspection, then go.
+	g.Go(func() error { return outbox.PruneEvery(gctx, pool, 24*time.Hour, 10*time.Minute, log) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
