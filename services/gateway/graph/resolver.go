@@ -16,10 +16,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"meridian.dev/platform/auth"
+	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/policy"
+	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
 	"meridian.dev/schema"
 )
@@ -41,6 +43,8 @@ type Resolver struct {
 	live        *live.Publisher
 	hub         *live.Hub
 	limiter     *limit.Limiter
+	schedules   *schedule.Store
+	directory   *directory.Store
 	log         *slog.Logger
 
 	regionsMu sync.Mutex
@@ -55,13 +59,16 @@ type Deps struct {
 	Live        *live.Publisher
 	Hub         *live.Hub
 	Limiter     *limit.Limiter
+	Schedules   *schedule.Store
+	Directory   *directory.Store
 	Log         *slog.Logger
 }
 
 // NewSchema parses the SDL against the resolvers. A mismatch is an error
 // here, and the unit test that calls it fails CI before any deploy.
 func NewSchema(d Deps, l Limits) (*graphql.Schema, error) {
-	r := &Resolver{pool: d.Pool, sites: d.Sites, escalations: d.Escalations, live: d.Live, hub: d.Hub, limiter: d.Limiter, log: d.Log}
+	r := &Resolver{pool: d.Pool, sites: d.Sites, escalations: d.Escalations, live: d.Live, hub: d.Hub, limiter: d.Limiter,
+		schedules: d.Schedules, directory: d.Directory, log: d.Log}
 	return graphql.ParseSchema(schema.GraphQL(), r,
 		graphql.UseStringDescriptions(),
 		graphql.MaxDepth(l.MaxDepth),

@@ -19,11 +19,13 @@ import (
 	"meridian.dev/gateway/ws"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/config"
+	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/health"
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/telemetry"
 	"meridian.dev/workflows/engine"
@@ -107,6 +109,8 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		Live:        live.NewPublisher(rdb, keys),
 		Hub:         hub,
 		Limiter:     limit.New(rdb, cfg.RedisPrefix, cfg.RateLimit, cfg.RateWindow, log),
+		Schedules:   schedule.NewStore(pool),
+		Directory:   directory.NewStore(pool),
 		Log:         log,
 	}, cfg.Limits)
 	if err != nil {

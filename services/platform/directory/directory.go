@@ -49,3 +49,22 @@ func (s *Store) Upsert(ctx context.Context, p Person) error {
 	}
 	return nil
 }
+
+// Names returns the directory names of the given subjects; unknown subjects
+// are absent.
+func (s *Store) Names(ctx context.Context, subjects []string) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT subject, name FROM users WHERE subject = ANY($1)`, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("directory: names: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]string, len(subjects))
+	for rows.Next() {
+		var subject, name string
+		if err := rows.Scan(&subject, &name); err != nil {
+			return nil, fmt.Errorf("directory: names: %w", err)
+		}
+		out[subject] = name
+	}
+	return out, rows.Err()
+}

@@ -18,10 +18,11 @@ const (
 	UpdateSiteStatus      Action = "site.update_status"
 	AcknowledgeEscalation Action = "escalation.acknowledge"
 	ResolveEscalation     Action = "escalation.resolve"
+	ManageSchedule        Action = "schedule.manage"
 )
 
 // Mutations lists every action that changes state, for the policy matrix test.
-var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation}
+var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule}
 
 // ErrForbidden is what a denied caller sees.
 var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")
@@ -46,7 +47,7 @@ func Allow(id auth.Identity, action Action, region string) error {
 		return nil
 	}
 	switch action {
-	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation:
+	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule:
 		if id.HasRole(auth.RoleRegionalManager) && id.InRegion(region) {
 			return nil
 		}

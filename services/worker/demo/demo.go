@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -13,6 +14,7 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
 )
 
@@ -72,13 +74,33 @@ var Personas = []directory.Person{
 	{Subject: "ad-adam", Name: "Adam Admin (admin)", Email: "adam@meridian.example", Roles: []string{auth.RoleAdmin}, Regions: []string{"AMER", "EMEA", "APAC"}},
 }
 
-// Load inserts the personas and every demo site not yet present. Running it
-// again changes nothing.
+// Rotations give each region a daily on-call turn, handed over at 09:00 in
+// the region's own zone, between its regional manager and the global lead.
+var Rotations = []schedule.Rotation{
+	{Region: "AMER", Name: "primary", TimeZone: "America/New_York", Kind: schedule.Daily, HandoffTime: "09:00", Start: "2026-01-05", Participants: []string{"rm-amer-ana", "gl-ada"}},
+	{Region: "EMEA", Name: "primary", TimeZone: "Europe/London", Kind: schedule.Daily, HandoffTime: "09:00", Start: "2026-01-05", Participants: []string{"rm-emea-emil", "gl-ada"}},
+	{Region: "APAC", Name: "primary", TimeZone: "Asia/Singapore", Kind: schedule.Daily, HandoffTime: "09:00", Start: "2026-01-05", Participants: []string{"rm-apac-aiko", "gl-ada"}},
+}
+
+// Load inserts the personas, rotations and every demo site not yet present.
+// Running it again changes nothing.
 func Load(ctx context.Context, pool *pgxpool.Pool) (created int, err error) {
 	people := directory.NewStore(pool)
 	for _, p := range Personas {
 		if err := people.Upsert(ctx, p); err != nil {
 			return 0, err
+		}
+	}
+	schedules := schedule.NewStore(pool)
+	for _, r := range Rotations {
+		existing, err := schedules.Rotations(ctx, r.Region)
+		if err != nil {
+			return 0, err
+		}
+		if !slices.ContainsFunc(existing, func(e schedule.Rotation) bool { return e.Name == r.Name }) {
+			if _, err := schedules.CreateRotation(ctx, "demo-loader", r); err != nil {
+				return 0, fmt.Errorf("demo rotation %s/%s: %w", r.Region, r.Name, err)
+			}
 		}
 	}
 	sites := site.NewStore(pool, escalation.NewStore(pool))

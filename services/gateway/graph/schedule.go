@@ -1,0 +1,197 @@
+package graph
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	graphql "github.com/graph-gophers/graphql-go"
+
+	"meridian.dev/platform/policy"
+	"meridian.dev/platform/schedule"
+)
+
+func instant(at *graphql.Time) time.Time {
+	if at == nil {
+		return time.Now()
+	}
+	return at.Time
+}
+
+// OnCall resolves Query.onCall.
+func (r *Resolver) OnCall(ctx context.Context, args struct {
+	Region string
+	At     *graphql.Time
+}) ([]*onCallShiftResolver, error) {
+	if _, err := viewer(ctx); err != nil {
+		return nil, err
+	}
+	region, err := r.checkRegion(ctx, &args.Region)
+	if err != nil {
+		return nil, err
+	}
+	shifts, err := r.schedules.OnCallIn(ctx, region, instant(args.At))
+	if err != nil {
+		return nil, err
+	}
+	return r.shiftResolvers(ctx, shifts)
+}
+
+func (r *Resolver) shiftResolvers(ctx context.Context, shifts []schedule.OnCallShift) ([]*onCallShiftResolver, error) {
+	subjects := make([]string, len(shifts))
+	for i, s := range shifts {
+		subjects[i] = s.Person
+	}
+	names, err := r.directory.Names(ctx, subjects)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*onCallShiftResolver, len(shifts))
+	for i, s := range shifts {
+		out[i] = &onCallShiftResolver{s: s, name: names[s.Person]}
+	}
+	return out, nil
+}
+
+// DutyRegion resolves Query.dutyRegion.
+func (r *Resolver) DutyRegion(ctx context.Context, args struct{ At *graphql.Time }) (*dutyResolver, error) {
+	if _, err := viewer(ctx); err != nil {
+		return nil, err
+	}
+	hours, err := r.schedules.Hours(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at := instant(args.At)
+	region, open, err := schedule.DutyRegion(hours, at)
+	if err != nil {
+		return nil, err
+	}
+	return &dutyResolver{region: r.region(ctx, region), open: open, at: at}, nil
+}
+
+type createRotationInput struct {
+	Region, Name, Timezone, Kind, HandoffTime, Start string
+	HandoffDay                                       *string
+	Participants                                     []string
+}
+
+// CreateRotation resolves Mutation.createRotation.
+func (r *Resolver) CreateRotation(ctx context.Context, args struct{ Input createRotationInput }) (*createRotationPayload, error) {
+	id, err := r.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	region, err := r.checkRegion(ctx, &in.Region)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Allow(id, policy.ManageSchedule, region); err != nil {
+		return nil, err
+	}
+	day := time.Monday
+	if in.HandoffDay != nil {
+		day = weekdays[*in.HandoffDay]
+	}
+	rot, err := r.schedules.CreateRotation(ctx, id.Subject, schedule.Rotation{
+		Region: region, Name: strings.TrimSpace(in.Name), TimeZone: in.Timezone, Kind: schedule.ShiftKind(in.Kind),
+		HandoffTime: in.HandoffTime, HandoffDay: day, Start: in.Start, Participants: in.Participants,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &createRotationPayload{&rotationResolver{r: r, rot: rot}}, nil
+}
+
+type addOverrideInput struct {
+	Region, Rotation, Person string
+	From, To                 graphql.Time
+}
+
+// AddOnCallOverride resolves Mutation.addOnCallOverride.
+func (r *Resolver) AddOnCallOverride(ctx context.Context, args struct{ Input addOverrideInput }) (*addOverridePayload, error) {
+	id, err := r.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	region, err := r.checkRegion(ctx, &in.Region)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Allow(id, policy.ManageSchedule, region); err != nil {
+		return nil, err
+	}
+	o, err := r.schedules.AddOverride(ctx, id.Subject, region, in.Rotation, in.Person, in.From.Time, in.To.Time)
+	if err != nil {
+		return nil, err
+	}
+	shifts, err := r.shiftResolvers(ctx, []schedule.OnCallShift{{Rotation: in.Rotation,
+		Shift: schedule.Shift{Person: o.Person, From: o.From, To: o.To, Override: true}}})
+	if err != nil {
+		return nil, err
+	}
+	return &addOverridePayload{shifts[0]}, nil
+}
+
+var weekdays = map[string]time.Weekday{
+	"SUNDAY": time.Sunday, "MONDAY": time.Monday, "TUESDAY": time.Tuesday, "WEDNESDAY": time.Wednesday,
+	"THURSDAY": time.Thursday, "FRIDAY": time.Friday, "SATURDAY": time.Saturday,
+}
+
+type onCallShiftResolver struct {
+	s    schedule.OnCallShift
+	name string
+}
+
+func (o *onCallShiftResolver) Rotation() string   { return o.s.Rotation }
+func (o *onCallShiftResolver) From() graphql.Time { return graphql.Time{Time: o.s.From} }
+func (o *onCallShiftResolver) To() graphql.Time   { return graphql.Time{Time: o.s.To} }
+func (o *onCallShiftResolver) Override() bool     { return o.s.Override }
+func (o *onCallShiftResolver) Person() *personResolver {
+	name := o.name
+	if name == "" {
+		name = o.s.Person
+	}
+	return &personResolver{subject: o.s.Person, name: name}
+}
+
+type personResolver struct{ subject, name string }
+
+func (p *personResolver) Subject() string { return p.subject }
+func (p *personResolver) Name() string    { return p.name }
+
+type dutyResolver struct {
+	region *regionResolver
+	open   bool
+	at     time.Time
+}
+
+func (d *dutyResolver) Region() *regionResolver { return d.region }
+func (d *dutyResolver) Open() bool              { return d.open }
+func (d *dutyResolver) At() graphql.Time        { return graphql.Time{Time: d.at} }
+
+type rotationResolver struct {
+	r   *Resolver
+	rot schedule.Rotation
+}
+
+func (x *rotationResolver) Region(ctx context.Context) *regionResolver {
+	return x.r.region(ctx, x.rot.Region)
+}
+func (x *rotationResolver) Name() string           { return x.rot.Name }
+func (x *rotationResolver) Timezone() string       { return x.rot.TimeZone }
+func (x *rotationResolver) Kind() string           { return string(x.rot.Kind) }
+func (x *rotationResolver) HandoffTime() string    { return x.rot.HandoffTime }
+func (x *rotationResolver) HandoffDay() string     { return strings.ToUpper(x.rot.HandoffDay.String()) }
+func (x *rotationResolver) Start() string          { return x.rot.Start }
+func (x *rotationResolver) Participants() []string { return x.rot.Participants }
+
+type createRotationPayload struct{ rot *rotationResolver }
+
+func (p *createRotationPayload) Rotation() *rotationResolver { return p.rot }
+
+type addOverridePayload struct{ shift *onCallShiftResolver }
+
+func (p *addOverridePayload) Shift() *onCallShiftResolver { return p.shift }
