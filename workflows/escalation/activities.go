@@ -20,6 +20,7 @@ import (
 
 	"meridian.dev/platform/directory"
 	esc "meridian.dev/platform/escalation"
+	"meridian.dev/platform/schedule"
 )
 
 // Pager delivers a page as a signed webhook. The receiver checks
@@ -111,6 +112,7 @@ func (p *Pager) Send(ctx context.Context, page Page) error {
 type Activities struct {
 	Escalations *esc.Store
 	Directory   *directory.Store
+	Schedules   *schedule.Store
 	Pager       *Pager
 	Log         *slog.Logger
 }
@@ -137,7 +139,7 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 	var recipients []directory.Person
 	seen := map[string]bool{}
 	for _, t := range tier.Targets {
-		people, err := a.Directory.InRole(ctx, t.Role, t.Region)
+		people, err := a.resolve(ctx, t)
 		if err != nil {
 			return PageResult{}, fmt.Errorf("page: %w", err)
 		}
@@ -176,6 +178,38 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 		return PageResult{}, err
 	}
 	return PageResult{Status: string(current.Status), Recipients: names}, nil
+}
+
+// resolve turns a target into people, now.
+func (a *Activities) resolve(ctx context.Context, t Target) ([]directory.Person, error) {
+	switch t.Kind {
+	case "", esc.TargetRole:
+		return a.Directory.InRole(ctx, t.Role, t.Region)
+	case esc.TargetUser:
+		return a.Directory.People(ctx, []string{t.Subject})
+	case esc.TargetSchedule, esc.TargetDuty:
+		region := t.Region
+		now := time.Now()
+		if t.Kind == esc.TargetDuty {
+			hours, err := a.Schedules.Hours(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if region, _, err = schedule.DutyRegion(hours, now); err != nil {
+				return nil, err
+			}
+		}
+		shifts, err := a.Schedules.OnCallIn(ctx, region, now)
+		if err != nil {
+			return nil, err
+		}
+		subjects := make([]string, len(shifts))
+		for i, s := range shifts {
+			subjects[i] = s.Person
+		}
+		return a.Directory.People(ctx, subjects)
+	}
+	return nil, fmt.Errorf("unknown target kind %q", t.Kind)
 }
 
 // RecordStep writes a workflow step to the timeline.

@@ -5,6 +5,8 @@ package escalation
 
 import (
 	"time"
+
+	esc "meridian.dev/platform/escalation"
 )
 
 // TaskQueue is the default queue escalation workflows and activities run on.
@@ -30,10 +32,18 @@ const (
 	ActivityRecordStep = "RecordStep"
 )
 
-// Target says whom a tier pages: everyone holding Role, in Region when set.
+// Target says whom a tier pages, resolved when the tier is paged (so a
+// schedule's hand-off between open and page is honoured):
+//   - Kind ROLE (or empty, as in histories from before kinds): everyone
+//     holding Role, in Region when set;
+//   - USER: the person Subject;
+//   - SCHEDULE: whoever Region's rotations have on call;
+//   - DUTY: whoever is on call in the region holding follow-the-sun duty.
 type Target struct {
-	Role   string `json:"role"`
-	Region string `json:"region,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+	Role    string `json:"role,omitempty"`
+	Region  string `json:"region,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Tier is one step of a policy.
@@ -57,6 +67,19 @@ func DefaultPolicy(region string, tierWait time.Duration) Policy {
 		{Name: "regional managers", Targets: []Target{{Role: "regional_manager", Region: region}}, Wait: tierWait},
 		{Name: "global leads", Targets: []Target{{Role: "global_lead"}}, Wait: tierWait},
 	}}
+}
+
+// FromStored converts a policy written through the API into workflow input.
+func FromStored(p esc.Policy) Policy {
+	out := Policy{Name: p.Name, Version: int(p.Version)}
+	for _, t := range p.Tiers {
+		tier := Tier{Name: t.Name, Wait: t.Wait}
+		for _, tg := range t.Targets {
+			tier.Targets = append(tier.Targets, Target{Kind: tg.Kind, Role: tg.Role, Region: tg.Region, Subject: tg.Subject})
+		}
+		out.Tiers = append(out.Tiers, tier)
+	}
+	return out
 }
 
 // Input starts one escalation.

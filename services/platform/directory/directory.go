@@ -68,3 +68,13 @@ func (s *Store) Names(ctx context.Context, subjects []string) (map[string]string
 	}
 	return out, rows.Err()
 }
+
+// People returns the named people the directory knows, by subject.
+func (s *Store) People(ctx context.Context, subjects []string) ([]Person, error) {
+	rows, err := s.pool.Query(ctx, `SELECT subject, name, email, roles, regions FROM users
+		WHERE subject = ANY($1) ORDER BY subject`, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("directory: people: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Person])
+}

@@ -60,6 +60,9 @@ type Escalation struct {
 	AcknowledgedBy *string   `json:"acknowledgedBy,omitempty"`
 	StartedAt      time.Time `json:"startedAt"`
 	WorkflowID     string    `json:"workflowId"`
+	Severity       Severity  `json:"severity"`
+	PolicyName     string    `json:"policyName"`
+	PolicyVersion  int32     `json:"policyVersion"`
 }
 
 // TimelineEntry is one step of an escalation.
@@ -81,9 +84,12 @@ type Trigger struct {
 // OpenedEvent is the outbox payload that makes the relay start the workflow.
 type OpenedEvent struct {
 	Escalation Escalation `json:"escalation"`
-	SiteCode   string     `json:"siteCode"`
-	SiteName   string     `json:"siteName"`
-	Note       string     `json:"note"`
+	// Policy is the written policy frozen at open; nil means the default
+	// policy, whose waits the worker configures.
+	Policy   *Policy `json:"policy,omitempty"`
+	SiteCode string  `json:"siteCode"`
+	SiteName string  `json:"siteName"`
+	Note     string  `json:"note"`
 }
 
 // Signal names carried by ChangedEvent for the relay to forward.
@@ -113,12 +119,13 @@ type Store struct {
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id`
+const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id,
+	severity, policy_name, policy_version`
 
 func scan(row pgx.Row) (Escalation, error) {
 	var e Escalation
 	err := row.Scan(&e.ID, &e.SiteID, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
-		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID)
+		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion)
 	return e, err
 }
 
@@ -136,8 +143,21 @@ func (s *Store) OpenForSite(ctx context.Context, tx pgx.Tx, t Trigger) (Escalati
 	if err != nil {
 		return Escalation{}, fmt.Errorf("escalation: new id: %w", err)
 	}
-	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, region, trigger_level, trigger_posture, workflow_id)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+columns, id, t.SiteID, t.Region, t.Level, t.Posture, WorkflowID(id)))
+	// The policy in force now is frozen into this escalation: later edits
+	// change only escalations opened after them.
+	sev := SeverityFor(t.Level, t.Posture)
+	policy, err := CurrentPolicy(ctx, tx, t.Region, sev, 0)
+	if err != nil {
+		return Escalation{}, err
+	}
+	var frozen *Policy
+	if policy.Version > 0 {
+		frozen = &policy
+	}
+	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, region, trigger_level, trigger_posture, workflow_id,
+		severity, policy_name, policy_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+columns, id, t.SiteID, t.Region, t.Level, t.Posture, WorkflowID(id),
+		string(sev), policy.Name, policy.Version))
 	if err != nil {
 		return Escalation{}, fmt.Errorf("escalation: insert: %w", err)
 	}
@@ -148,7 +168,7 @@ func (s *Store) OpenForSite(ctx context.Context, tx pgx.Tx, t Trigger) (Escalati
 		ObjectID: esc.ID.String(), After: esc}); err != nil {
 		return Escalation{}, err
 	}
-	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationOpened, OpenedEvent{Escalation: esc, SiteCode: t.SiteCode, SiteName: t.SiteName, Note: t.Note}); err != nil {
+	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationOpened, OpenedEvent{Escalation: esc, Policy: frozen, SiteCode: t.SiteCode, SiteName: t.SiteName, Note: t.Note}); err != nil {
 		return Escalation{}, err
 	}
 	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: esc}); err != nil {

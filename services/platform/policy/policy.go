@@ -19,10 +19,11 @@ const (
 	AcknowledgeEscalation Action = "escalation.acknowledge"
 	ResolveEscalation     Action = "escalation.resolve"
 	ManageSchedule        Action = "schedule.manage"
+	ManagePolicies        Action = "policy.manage"
 )
 
 // Mutations lists every action that changes state, for the policy matrix test.
-var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule}
+var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies}
 
 // ErrForbidden is what a denied caller sees.
 var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")

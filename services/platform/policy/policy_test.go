@@ -10,6 +10,10 @@ import (
 	"meridian.dev/platform/policy"
 )
 
+// globalOnly are the mutations no regional manager may make, in any region:
+// escalation policies shape paging for everyone.
+var globalOnly = []policy.Action{policy.ManagePolicies}
+
 // rule is what a role may do, written down independently of Allow.
 type rule struct {
 	read            bool // may ReadAll
@@ -74,7 +78,7 @@ func expected(id auth.Identity, action policy.Action, region string) error {
 			allowed = allowed || r.read
 		case r.mutateAnywhere:
 			allowed = true
-		case r.mutateInRegions && slices.Contains(id.Regions, region):
+		case r.mutateInRegions && slices.Contains(id.Regions, region) && !slices.Contains(globalOnly, action):
 			allowed = true
 		}
 	}

@@ -73,6 +73,9 @@ func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error
 		Region: e.Region, Level: e.TriggerLevel, Posture: e.TriggerPosture, Note: ev.Note,
 		Policy: wf.DefaultPolicy(e.Region, h.TierWait),
 	}
+	if ev.Policy != nil {
+		in.Policy = wf.FromStored(*ev.Policy) // frozen when the escalation opened
+	}
 	_, err := h.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        e.WorkflowID,
 		TaskQueue: h.TaskQueue,

@@ -22,6 +22,7 @@ import (
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/telemetry"
 	"meridian.dev/worker/relay"
 	"meridian.dev/workflows/engine"
@@ -112,6 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 	activities := &wf.Activities{
 		Escalations: escalation.NewStore(pool),
 		Directory:   directory.NewStore(pool),
+		Schedules:   schedule.NewStore(pool),
 		Pager:       wf.NewPager(cfg.PagerURL, cfg.PagerSecret),
 		Log:         log,
 	}

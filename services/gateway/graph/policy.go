@@ -1,0 +1,146 @@
+package graph
+
+import (
+	"context"
+	"time"
+
+	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/policy"
+)
+
+// EscalationPolicy resolves Query.escalationPolicy.
+func (r *Resolver) EscalationPolicy(ctx context.Context, args struct {
+	Region   *string
+	Severity string
+}) (*policyResolver, error) {
+	if _, err := viewer(ctx); err != nil {
+		return nil, err
+	}
+	region, err := r.checkRegion(ctx, args.Region)
+	if err != nil {
+		return nil, err
+	}
+	p, err := escalation.CurrentPolicy(ctx, r.pool, region, escalation.Severity(args.Severity), 0)
+	if err != nil || p.Version == 0 {
+		return nil, err
+	}
+	return &policyResolver{r: r, p: p}, nil
+}
+
+type policyTargetInput struct {
+	Kind                  string
+	Role, Region, Subject *string
+}
+
+type policyTierInput struct {
+	Name        string
+	WaitMinutes int32
+	Targets     []policyTargetInput
+}
+
+type setPolicyInput struct {
+	Region   *string
+	Severity string
+	Name     string
+	Tiers    []policyTierInput
+}
+
+// SetEscalationPolicy resolves Mutation.setEscalationPolicy.
+func (r *Resolver) SetEscalationPolicy(ctx context.Context, args struct{ Input setPolicyInput }) (*setPolicyPayload, error) {
+	id, err := r.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	region, err := r.checkRegion(ctx, in.Region)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Allow(id, policy.ManagePolicies, region); err != nil {
+		return nil, err
+	}
+	p := escalation.Policy{Region: region, Severity: escalation.Severity(in.Severity), Name: in.Name}
+	for _, t := range in.Tiers {
+		tier := escalation.Tier{Name: t.Name, Wait: time.Duration(t.WaitMinutes) * time.Minute}
+		for _, tg := range t.Targets {
+			target := escalation.Target{Kind: tg.Kind, Role: deref(tg.Role, ""), Subject: deref(tg.Subject, "")}
+			if tg.Region != nil {
+				if target.Region, err = r.checkRegion(ctx, tg.Region); err != nil {
+					return nil, err
+				}
+			}
+			tier.Targets = append(tier.Targets, target)
+		}
+		p.Tiers = append(p.Tiers, tier)
+	}
+	saved, err := r.escalations.SavePolicy(ctx, id.Subject, p)
+	if err != nil {
+		return nil, err
+	}
+	return &setPolicyPayload{&policyResolver{r: r, p: saved}}, nil
+}
+
+type setPolicyPayload struct{ p *policyResolver }
+
+func (s *setPolicyPayload) Policy() *policyResolver { return s.p }
+
+type policyResolver struct {
+	r *Resolver
+	p escalation.Policy
+}
+
+func (p *policyResolver) Region(ctx context.Context) *regionResolver {
+	if p.p.Region == "" {
+		return nil
+	}
+	return p.r.region(ctx, p.p.Region)
+}
+func (p *policyResolver) Severity() string { return string(p.p.Severity) }
+func (p *policyResolver) Version() int32   { return p.p.Version }
+func (p *policyResolver) Name() string     { return p.p.Name }
+func (p *policyResolver) Tiers() []*policyTierResolver {
+	out := make([]*policyTierResolver, len(p.p.Tiers))
+	for i, t := range p.p.Tiers {
+		out[i] = &policyTierResolver{t}
+	}
+	return out
+}
+
+type policyTierResolver struct{ t escalation.Tier }
+
+func (t *policyTierResolver) Name() string       { return t.t.Name }
+func (t *policyTierResolver) WaitMinutes() int32 { return int32(t.t.Wait / time.Minute) }
+func (t *policyTierResolver) Targets() []*policyTargetResolver {
+	out := make([]*policyTargetResolver, len(t.t.Targets))
+	for i, tg := range t.t.Targets {
+		out[i] = &policyTargetResolver{tg}
+	}
+	return out
+}
+
+type policyTargetResolver struct{ t escalation.Target }
+
+func (t *policyTargetResolver) Kind() string {
+	if t.t.Kind == "" {
+		return escalation.TargetRole
+	}
+	return t.t.Kind
+}
+func (t *policyTargetResolver) Role() *string    { return optional(t.t.Role) }
+func (t *policyTargetResolver) Region() *string  { return optional(t.t.Region) }
+func (t *policyTargetResolver) Subject() *string { return optional(t.t.Subject) }
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+type policyVersionResolver struct {
+	name    string
+	version int32
+}
+
+func (p *policyVersionResolver) Name() string   { return p.name }
+func (p *policyVersionResolver) Version() int32 { return p.version }

@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+const setPolicyMutation = `mutation($input: SetEscalationPolicyInput!) {
+  setEscalationPolicy(input: $input) { policy { region { code } severity version name tiers { name waitMinutes targets { kind role region subject } } } }
+}`
+
+const escalationPolicyQuery = `query($id: ID!) { escalation(id: $id) { severity policy { name version } } }`
+
+type policyView struct {
+	Region   *struct{ Code string }
+	Severity string
+	Version  int
+	Name     string
+	Tiers    []struct {
+		Name        string
+		WaitMinutes int
+		Targets     []struct{ Kind string }
+	}
+}
+
+func recipients(p receivedPage) []string {
+	var out []string
+	for _, r := range p.Page.Recipients {
+		out = append(out, r.Subject)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestEscalationPoliciesAreDataFrozenAtOpen: a global lead writes an EMEA SEV1
+// policy whose first tier pages whoever the EMEA rotation has on call; a
+// CRITICAL status opens an escalation that shows the policy's version and
+// pages that person; a later edit makes version 2 and leaves the open
+// escalation on version 1.
+func TestEscalationPoliciesAreDataFrozenAtOpen(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	input := map[string]any{"region": "EMEA", "severity": "SEV1", "name": "EMEA major incident",
+		"tiers": []map[string]any{
+			{"name": "on call", "waitMinutes": 10, "targets": []map[string]any{{"kind": "SCHEDULE", "region": "EMEA"}}},
+			{"name": "desk", "waitMinutes": 10, "targets": []map[string]any{{"kind": "USER", "subject": "gl-ada"}, {"kind": "DUTY"}}},
+		}}
+	var saved struct{ SetEscalationPolicy struct{ Policy policyView } }
+	s.GW.query(t, s.token(t, "gl-ada"), setPolicyMutation, map[string]any{"input": input}).decode(t, &saved)
+	if p := saved.SetEscalationPolicy.Policy; p.Version != 1 || p.Region == nil || p.Region.Code != "EMEA" || len(p.Tiers) != 2 ||
+		p.Tiers[0].WaitMinutes != 10 || p.Tiers[1].Targets[1].Kind != "DUTY" {
+		t.Fatalf("setEscalationPolicy answered %+v", p)
+	}
+
+	// Who the EMEA rotation has on call right now, as the API says.
+	onCall := onCallAt(t, s, "EMEA", time.Now())
+	if len(onCall) != 1 {
+		t.Fatalf("onCall(EMEA) = %+v, want one shift", onCall)
+	}
+	payload := s.setStatus(t, s.GW, "rm-emea-emil", "MAD-OFC", "CRITICAL", "OPEN", "flood")
+	if payload.Escalation == nil {
+		t.Fatal("a CRITICAL status opened no escalation")
+	}
+	page := s.waitPage(t, "tier-1", func(p receivedPage) bool { return p.Page.Site == "MAD-OFC" && p.Page.Tier == 1 })
+	if got := recipients(page); !slices.Equal(got, []string{onCall[0].Person.Subject}) || page.Page.TierName != "on call" {
+		t.Fatalf("tier 1 %q paged %v, want the EMEA on-call %s", page.Page.TierName, got, onCall[0].Person.Subject)
+	}
+
+	// Version 2 changes nothing for the escalation already open.
+	input["name"] = "EMEA major incident, revised"
+	s.GW.query(t, s.token(t, "ad-adam"), setPolicyMutation, map[string]any{"input": input}).decode(t, &saved)
+	if saved.SetEscalationPolicy.Policy.Version != 2 {
+		t.Fatalf("second save is version %d, want 2", saved.SetEscalationPolicy.Policy.Version)
+	}
+	var esc struct {
+		Escalation struct {
+			Severity string
+			Policy   struct {
+				Name    string
+				Version int
+			}
+		}
+	}
+	s.GW.query(t, s.token(t, "au-aude"), escalationPolicyQuery, map[string]any{"id": payload.Escalation.ID}).decode(t, &esc)
+	if e := esc.Escalation; e.Severity != "SEV1" || e.Policy.Version != 1 || e.Policy.Name != "EMEA major incident" {
+		t.Fatalf("escalation shows %+v, want SEV1 on version 1 of the policy it opened with", e)
+	}
+	var current struct{ EscalationPolicy *policyView }
+	s.GW.query(t, s.token(t, "au-aude"), `query { escalationPolicy(region: "EMEA", severity: SEV1) { version name } }`, nil).decode(t, &current)
+	if current.EscalationPolicy == nil || current.EscalationPolicy.Version != 2 {
+		t.Fatalf("escalationPolicy(EMEA, SEV1) = %+v, want version 2", current.EscalationPolicy)
+	}
+	s.GW.query(t, s.token(t, "au-aude"), `query { escalationPolicy(region: "APAC", severity: SEV2) { version } }`, nil).decode(t, &current)
+	if current.EscalationPolicy != nil {
+		t.Fatalf("APAC SEV2 has no written policy, got %+v", current.EscalationPolicy)
+	}
+}
+
+func TestEscalationPolicyRefusals(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{NoWorker: true})
+	good := func() map[string]any {
+		return map[string]any{"region": "APAC", "severity": "SEV2", "name": "APAC lockdown",
+			"tiers": []map[string]any{{"name": "t1", "waitMinutes": 5, "targets": []map[string]any{{"kind": "ROLE", "role": "regional_manager", "region": "APAC"}}}}}
+	}
+	s.unchanged(t, func() {
+		// Regional managers may not write policies, not even for their region.
+		s.GW.query(t, s.token(t, "rm-apac-aiko"), setPolicyMutation, map[string]any{"input": good()}).refused(t, "FORBIDDEN")
+		s.GW.query(t, s.token(t, "tt-theo"), setPolicyMutation, map[string]any{"input": good()}).refused(t, "FORBIDDEN")
+		bad := good()
+		bad["tiers"] = []map[string]any{{"name": "t1", "waitMinutes": 0, "targets": []map[string]any{{"kind": "DUTY"}}}}
+		s.GW.query(t, s.token(t, "gl-ada"), setPolicyMutation, map[string]any{"input": bad}).refusedField(t, "tiers")
+		bad["tiers"] = []map[string]any{{"name": "t1", "waitMinutes": 5, "targets": []map[string]any{{"kind": "USER"}}}}
+		s.GW.query(t, s.token(t, "gl-ada"), setPolicyMutation, map[string]any{"input": bad}).refusedField(t, "tiers")
+		bad = good()
+		bad["region"] = "MARS"
+		s.GW.query(t, s.token(t, "gl-ada"), setPolicyMutation, map[string]any{"input": bad}).refusedField(t, "region")
+		bad = good()
+		bad["name"] = " "
+		s.GW.query(t, s.token(t, "gl-ada"), setPolicyMutation, map[string]any{"input": bad}).refusedField(t, "name")
+	})
+}

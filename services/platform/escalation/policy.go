@@ -1,0 +1,191 @@
+package escalation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"meridian.dev/platform/audit"
+	"meridian.dev/platform/fault"
+)
+
+// Severity orders incidents, SEV1 the worst.
+type Severity string
+
+const (
+	SEV1 Severity = "SEV1"
+	SEV2 Severity = "SEV2"
+	SEV3 Severity = "SEV3"
+	SEV4 Severity = "SEV4"
+)
+
+// SeverityFor maps a site status onto a severity: CRITICAL or EVACUATED is
+// SEV1, LOCKDOWN SEV2, HIGH SEV3, anything else SEV4. Only SEV1 and SEV2 come
+// from status changes that escalate.
+func SeverityFor(level, posture string) Severity {
+	switch {
+	case level == "CRITICAL" || posture == "EVACUATED":
+		return SEV1
+	case posture == "LOCKDOWN":
+		return SEV2
+	case level == "HIGH":
+		return SEV3
+	}
+	return SEV4
+}
+
+// Target kinds: whom a tier pages.
+const (
+	TargetRole     = "ROLE"     // everyone holding Role, in Region when set
+	TargetUser     = "USER"     // one named person (Subject)
+	TargetSchedule = "SCHEDULE" // whoever Region's rotations have on call
+	TargetDuty     = "DUTY"     // whoever is on call in the region on duty now
+)
+
+// Target is one entry of a tier.
+type Target struct {
+	Kind    string `json:"kind,omitempty"` // empty means ROLE, as before kinds existed
+	Role    string `json:"role,omitempty"`
+	Region  string `json:"region,omitempty"`
+	Subject string `json:"subject,omitempty"`
+}
+
+// Tier is one step of a policy.
+type Tier struct {
+	Name    string        `json:"name"`
+	Targets []Target      `json:"targets"`
+	Wait    time.Duration `json:"wait"`
+}
+
+// Policy is a versioned escalation policy.
+type Policy struct {
+	ID       uuid.UUID `json:"id"`
+	Region   string    `json:"region,omitempty"` // empty: any region
+	Severity Severity  `json:"severity"`
+	Version  int32     `json:"version"`
+	Name     string    `json:"name"`
+	Tiers    []Tier    `json:"tiers"`
+}
+
+// DefaultPolicy is used where no policy was written for a region and
+// severity: the region's regional managers, then the global leads.
+func DefaultPolicy(region string, sev Severity, tierWait time.Duration) Policy {
+	return Policy{Name: "default", Version: 0, Region: region, Severity: sev, Tiers: []Tier{
+		{Name: "regional managers", Targets: []Target{{Kind: TargetRole, Role: "regional_manager", Region: region}}, Wait: tierWait},
+		{Name: "global leads", Targets: []Target{{Kind: TargetRole, Role: "global_lead"}}, Wait: tierWait},
+	}}
+}
+
+// Validate checks a policy before it is saved.
+func (p *Policy) Validate() error {
+	p.Name = strings.TrimSpace(p.Name)
+	switch {
+	case p.Name == "" || utf8.RuneCountInString(p.Name) > 100:
+		return fault.Invalid("name", "must be 1-100 characters")
+	case p.Severity != SEV1 && p.Severity != SEV2 && p.Severity != SEV3 && p.Severity != SEV4:
+		return fault.Invalid("severity", "must be SEV1, SEV2, SEV3 or SEV4")
+	case len(p.Tiers) == 0 || len(p.Tiers) > 10:
+		return fault.Invalid("tiers", "must list 1-10 tiers")
+	}
+	for i, t := range p.Tiers {
+		if t.Wait < time.Minute || t.Wait > 24*time.Hour {
+			return fault.Invalid("tiers", "tier %d: wait must be between 1 minute and 24 hours", i+1)
+		}
+		if len(t.Targets) == 0 {
+			return fault.Invalid("tiers", "tier %d: needs at least one target", i+1)
+		}
+		for _, tg := range t.Targets {
+			switch tg.Kind {
+			case TargetRole:
+				if tg.Role == "" {
+					return fault.Invalid("tiers", "tier %d: a ROLE target names a role", i+1)
+				}
+			case TargetUser:
+				if tg.Subject == "" {
+					return fault.Invalid("tiers", "tier %d: a USER target names a subject", i+1)
+				}
+			case TargetSchedule:
+				if tg.Region == "" {
+					return fault.Invalid("tiers", "tier %d: a SCHEDULE target names a region", i+1)
+				}
+			case TargetDuty:
+			default:
+				return fault.Invalid("tiers", "tier %d: unknown target kind %q", i+1, tg.Kind)
+			}
+		}
+	}
+	return nil
+}
+
+// CurrentPolicy returns the newest version of the most specific policy for
+// the region and severity (the region's own, else the any-region one), or
+// DefaultPolicy when none was written.
+func CurrentPolicy(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, region string, sev Severity, defaultWait time.Duration) (Policy, error) {
+	var p Policy
+	var region2 *string
+	var tiers []byte
+	err := q.QueryRow(ctx, `SELECT id, region, severity, version, name, tiers FROM escalation_policies
+		WHERE (region = $1 OR region IS NULL) AND severity = $2
+		ORDER BY region IS NULL, version DESC LIMIT 1`, region, string(sev)).
+		Scan(&p.ID, &region2, &p.Severity, &p.Version, &p.Name, &tiers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DefaultPolicy(region, sev, defaultWait), nil
+	}
+	if err != nil {
+		return Policy{}, fmt.Errorf("escalation: current policy: %w", err)
+	}
+	if region2 != nil {
+		p.Region = *region2
+	}
+	if err := json.Unmarshal(tiers, &p.Tiers); err != nil {
+		return Policy{}, fmt.Errorf("escalation: policy %s tiers: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// SavePolicy stores p as the next version for its region and severity.
+func (s *Store) SavePolicy(ctx context.Context, actor string, p Policy) (Policy, error) {
+	if err := p.Validate(); err != nil {
+		return Policy{}, err
+	}
+	tiers, err := json.Marshal(p.Tiers)
+	if err != nil {
+		return Policy{}, err
+	}
+	if p.ID, err = uuid.NewV7(); err != nil {
+		return Policy{}, err
+	}
+	var region *string
+	if p.Region != "" {
+		region = &p.Region
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Serialise versions of one (region, severity).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, p.Region+"/"+string(p.Severity)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) + 1 FROM escalation_policies
+			WHERE coalesce(region, '*') = coalesce($1, '*') AND severity = $2`, region, string(p.Severity)).Scan(&p.Version); err != nil {
+			return fmt.Errorf("escalation: next policy version: %w", err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO escalation_policies (id, region, severity, version, name, tiers, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, region, string(p.Severity), p.Version, p.Name, tiers, actor)
+		if err != nil {
+			return fmt.Errorf("escalation: save policy: %w", err)
+		}
+		return audit.Record(ctx, tx, audit.Entry{Actor: actor, Action: "policy.save", ObjectType: "EscalationPolicy", ObjectID: p.ID.String(), After: p})
+	})
+	if err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
