@@ -7,6 +7,7 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/policy"
 	"meridian.dev/platform/schedule"
 )
@@ -78,16 +79,9 @@ type createRotationInput struct {
 
 // CreateRotation resolves Mutation.createRotation.
 func (r *Resolver) CreateRotation(ctx context.Context, args struct{ Input createRotationInput }) (*createRotationPayload, error) {
-	id, err := r.actor(ctx)
-	if err != nil {
-		return nil, err
-	}
 	in := args.Input
-	region, err := r.checkRegion(ctx, &in.Region)
+	id, region, err := r.scheduleManager(ctx, in.Region)
 	if err != nil {
-		return nil, err
-	}
-	if err := policy.Allow(id, policy.ManageSchedule, region); err != nil {
 		return nil, err
 	}
 	day := time.Monday
@@ -111,16 +105,9 @@ type addOverrideInput struct {
 
 // AddOnCallOverride resolves Mutation.addOnCallOverride.
 func (r *Resolver) AddOnCallOverride(ctx context.Context, args struct{ Input addOverrideInput }) (*addOverridePayload, error) {
-	id, err := r.actor(ctx)
-	if err != nil {
-		return nil, err
-	}
 	in := args.Input
-	region, err := r.checkRegion(ctx, &in.Region)
+	id, region, err := r.scheduleManager(ctx, in.Region)
 	if err != nil {
-		return nil, err
-	}
-	if err := policy.Allow(id, policy.ManageSchedule, region); err != nil {
 		return nil, err
 	}
 	o, err := r.schedules.AddOverride(ctx, id.Subject, region, in.Rotation, in.Person, in.From.Time, in.To.Time)
@@ -133,6 +120,20 @@ func (r *Resolver) AddOnCallOverride(ctx context.Context, args struct{ Input add
 		return nil, err
 	}
 	return &addOverridePayload{shifts[0]}, nil
+}
+
+// scheduleManager authenticates a caller who wants to change region's
+// schedule and checks they may.
+func (r *Resolver) scheduleManager(ctx context.Context, region string) (auth.Identity, string, error) {
+	id, err := r.actor(ctx)
+	if err != nil {
+		return auth.Identity{}, "", err
+	}
+	code, err := r.checkRegion(ctx, &region)
+	if err != nil {
+		return auth.Identity{}, "", err
+	}
+	return id, code, policy.Allow(id, policy.ManageSchedule, code)
 }
 
 var weekdays = map[string]time.Weekday{
