@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
@@ -134,10 +135,13 @@ func (r *Resolver) Escalation(ctx context.Context, args struct{ ID graphql.ID })
 }
 
 type escalationsArgs struct {
-	Region *string
-	Status *string
-	First  int32
-	After  *string
+	Region   *string
+	Status   *string
+	Severity *string
+	Since    *graphql.Time
+	Until    *graphql.Time
+	First    int32
+	After    *string
 }
 
 // Escalations resolves Query.escalations, newest first.
@@ -161,7 +165,14 @@ func (r *Resolver) Escalations(ctx context.Context, args escalationsArgs) (*esca
 		}
 		after = id.String()
 	}
-	list, more, err := r.escalations.List(ctx, escalation.Filter{Region: region, Status: escalation.Status(deref(args.Status, ""))}, first, after)
+	filter := escalation.Filter{Region: region, Status: escalation.Status(deref(args.Status, "")), Severity: escalation.Severity(deref(args.Severity, ""))}
+	if args.Since != nil {
+		filter.Since = args.Since.Time
+	}
+	if args.Until != nil {
+		filter.Until = args.Until.Time
+	}
+	list, more, err := r.escalations.List(ctx, filter, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -182,4 +193,45 @@ func deref[T any](p *T, def T) T {
 		return def
 	}
 	return *p
+}
+
+// EscalationStats resolves Query.escalationStats.
+func (r *Resolver) EscalationStats(ctx context.Context, args struct {
+	Region *string
+	Since  *graphql.Time
+}) (*statsResolver, error) {
+	if _, err := viewer(ctx); err != nil {
+		return nil, err
+	}
+	region, err := r.checkRegion(ctx, args.Region)
+	if err != nil {
+		return nil, err
+	}
+	since := time.Now().AddDate(0, 0, -30)
+	if args.Since != nil {
+		since = args.Since.Time
+	}
+	st, err := r.escalations.Stats(ctx, region, since)
+	if err != nil {
+		return nil, err
+	}
+	return &statsResolver{st}, nil
+}
+
+type statsResolver struct{ s escalation.Stats }
+
+func (s *statsResolver) Opened() int32                  { return int32(s.s.Opened) }
+func (s *statsResolver) Acknowledged() int32            { return int32(s.s.Acknowledged) }
+func (s *statsResolver) Resolved() int32                { return int32(s.s.Resolved) }
+func (s *statsResolver) TimeToAcknowledgeP50() *float64 { return secondsOf(s.s.AckP50) }
+func (s *statsResolver) TimeToAcknowledgeP90() *float64 { return secondsOf(s.s.AckP90) }
+func (s *statsResolver) TimeToResolveP50() *float64     { return secondsOf(s.s.ResolveP50) }
+func (s *statsResolver) TimeToResolveP90() *float64     { return secondsOf(s.s.ResolveP90) }
+
+func secondsOf(d *time.Duration) *float64 {
+	if d == nil {
+		return nil
+	}
+	f := d.Seconds()
+	return &f
 }

@@ -95,6 +95,28 @@ func TestEscalationPoliciesAreDataFrozenAtOpen(t *testing.T) {
 	if current.EscalationPolicy != nil {
 		t.Fatalf("APAC SEV2 has no written policy, got %+v", current.EscalationPolicy)
 	}
+
+	// The escalation is found by severity and time, and counted in the stats.
+	var found struct {
+		SEV1, SEV2 struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+		Stats struct {
+			Opened               int
+			TimeToAcknowledgeP50 *float64
+		}
+	}
+	s.GW.query(t, s.token(t, "au-aude"), `query($since: Time) {
+		SEV1: escalations(region: "EMEA", severity: SEV1, since: $since) { edges { node { id } } }
+		SEV2: escalations(region: "EMEA", severity: SEV2) { edges { node { id } } }
+		Stats: escalationStats(region: "EMEA", since: $since) { opened timeToAcknowledgeP50 }
+	}`, map[string]any{"since": time.Now().Add(-time.Hour).Format(time.RFC3339)}).decode(t, &found)
+	if len(found.SEV1.Edges) != 1 || found.SEV1.Edges[0].Node.ID != payload.Escalation.ID || len(found.SEV2.Edges) != 0 {
+		t.Fatalf("escalations by severity: SEV1 %+v, SEV2 %+v; want exactly the new one under SEV1", found.SEV1, found.SEV2)
+	}
+	if found.Stats.Opened != 1 || found.Stats.TimeToAcknowledgeP50 != nil {
+		t.Fatalf("escalationStats = %+v, want 1 opened and no acknowledgement time yet", found.Stats)
+	}
 }
 
 func TestEscalationPolicyRefusals(t *testing.T) {

@@ -192,10 +192,13 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (Escalation, error) {
 	return e, nil
 }
 
-// Filter narrows List.
+// Filter narrows List. Zero values match everything.
 type Filter struct {
-	Region string
-	Status Status
+	Region   string
+	Status   Status
+	Severity Severity
+	Since    time.Time // started at or after
+	Until    time.Time // started before
 }
 
 // List returns escalations newest first. The cursor is the last seen ID:
@@ -209,9 +212,18 @@ func (s *Store) List(ctx context.Context, f Filter, first int, after string) ([]
 		}
 		afterID = &id
 	}
+	var since, until *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	if !f.Until.IsZero() {
+		until = &f.Until
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations
 		WHERE ($1 = '' OR region = $1) AND ($2 = '' OR status = $2) AND ($3::uuid IS NULL OR id < $3)
-		ORDER BY id DESC LIMIT $4`, f.Region, string(f.Status), afterID, first+1)
+		AND ($5 = '' OR severity = $5) AND ($6::timestamptz IS NULL OR started_at >= $6)
+		AND ($7::timestamptz IS NULL OR started_at < $7)
+		ORDER BY id DESC LIMIT $4`, f.Region, string(f.Status), afterID, first+1, string(f.Severity), since, until)
 	if err != nil {
 		return nil, false, fmt.Errorf("escalation: list: %w", err)
 	}
@@ -223,6 +235,39 @@ func (s *Store) List(ctx context.Context, f Filter, first int, after string) ([]
 		return list[:first], true, nil
 	}
 	return list, false, nil
+}
+
+// Stats are time-to-acknowledge and time-to-resolve percentiles.
+type Stats struct {
+	Opened, Acknowledged, Resolved int64
+	// Nil when nothing was acknowledged (resolved) in the window.
+	AckP50, AckP90, ResolveP50, ResolveP90 *time.Duration
+}
+
+// Stats summarises the escalations started since the instant, in region
+// (every region when empty).
+func (s *Store) Stats(ctx context.Context, region string, since time.Time) (Stats, error) {
+	var st Stats
+	var ack50, ack90, res50, res90 *float64
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(acknowledged_at), count(resolved_at),
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM acknowledged_at - started_at)),
+		percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM acknowledged_at - started_at)),
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - started_at)),
+		percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - started_at))
+		FROM escalations WHERE ($1 = '' OR region = $1) AND started_at >= $2`, region, since).
+		Scan(&st.Opened, &st.Acknowledged, &st.Resolved, &ack50, &ack90, &res50, &res90)
+	if err != nil {
+		return Stats{}, fmt.Errorf("escalation: stats: %w", err)
+	}
+	seconds := func(f *float64) *time.Duration {
+		if f == nil {
+			return nil
+		}
+		d := time.Duration(*f * float64(time.Second))
+		return &d
+	}
+	st.AckP50, st.AckP90, st.ResolveP50, st.ResolveP90 = seconds(ack50), seconds(ack90), seconds(res50), seconds(res90)
+	return st, nil
 }
 
 // Timeline returns every step, oldest first.
