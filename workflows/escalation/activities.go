@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -129,7 +131,7 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 	if err != nil {
 		return PageResult{}, fmt.Errorf("page: %w", err)
 	}
-	if current.Status != esc.StatusOpen {
+	if current.Status == esc.StatusResolved || current.Status != esc.StatusOpen && !req.Reminder {
 		return PageResult{Skipped: true, Status: string(current.Status)}, nil
 	}
 	if req.Tier < 1 || req.Tier > len(req.Input.Policy.Tiers) {
@@ -159,6 +161,11 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 	names := make([]string, len(recipients))
 	for i, p := range recipients {
 		names[i] = p.Subject
+	}
+	if a.Escalations.HasStep(ctx, key+":paged") {
+		// An earlier attempt sent this page and recorded it, then died
+		// before reporting: do not page again.
+		return PageResult{Status: string(current.Status), Recipients: names}, nil
 	}
 	if len(recipients) == 0 {
 		// Nobody to page is itself worth seeing on the timeline.
@@ -210,6 +217,37 @@ func (a *Activities) resolve(ctx context.Context, t Target) ([]directory.Person,
 		return a.Directory.People(ctx, subjects)
 	}
 	return nil, fmt.Errorf("unknown target kind %q", t.Kind)
+}
+
+// Decide records a decision that reached the workflow as an Update. Retried
+// after a commit it finds the decision already there and succeeds.
+func (a *Activities) Decide(ctx context.Context, req DecideRequest) error {
+	id, err := uuid.Parse(req.EscalationID)
+	if err != nil {
+		return fmt.Errorf("decide: bad escalation id: %w", err)
+	}
+	allow := func(string) error { return nil } // the gateway checked the policy
+	opts := esc.DecisionOptions{Disposition: req.Decision.Disposition, FromWorkflow: true}
+	switch req.Kind {
+	case UpdateAcknowledge:
+		_, err = a.Escalations.Decide(ctx, req.Decision.Actor, id, esc.SignalAcknowledge, req.Decision.Note, opts, allow)
+		if errors.Is(err, esc.ErrAlreadyAcked) {
+			return nil
+		}
+	case UpdateResolve:
+		_, err = a.Escalations.Decide(ctx, req.Decision.Actor, id, esc.SignalResolve, req.Decision.Note, opts, allow)
+		if errors.Is(err, esc.ErrAlreadyResolved) {
+			return nil
+		}
+	case UpdateEscalateNow:
+		err = a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: "ESCALATED", Actor: req.Decision.Actor,
+			Note:      strings.TrimSpace(fmt.Sprintf("escalated by hand past tier %d. %s", req.Tier, req.Decision.Note)),
+			Tier:      int32(req.Tier),
+			DedupeKey: fmt.Sprintf("%s:tier%d:round%d:escalated", req.EscalationID, req.Tier, req.Round)})
+	default:
+		return fmt.Errorf("decide: unknown decision %q", req.Kind)
+	}
+	return err
 }
 
 // RecordStep writes a workflow step to the timeline.

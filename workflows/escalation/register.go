@@ -11,4 +11,5 @@ func Register(w worker.Registry, a *Activities) {
 	w.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
 	w.RegisterActivityWithOptions(a.Page, activity.RegisterOptions{Name: ActivityPage})
 	w.RegisterActivityWithOptions(a.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
+	w.RegisterActivityWithOptions(a.Decide, activity.RegisterOptions{Name: ActivityDecide})
 }

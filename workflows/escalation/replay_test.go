@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -30,9 +31,15 @@ import (
 // against the Temporal dev server `make test` starts.
 const recordHistoriesEnv = "MERIDIAN_RECORD_HISTORIES"
 
-// storedHistories are the files TestRecordHistories writes; the replay test
-// insists on every one, so a lost file cannot pass silently.
-var storedHistories = []string{"acknowledge_then_resolve.json", "timeout_to_tier2_then_resolve.json"}
+// storedHistories are the files TestRecordHistories writes, plus the v0_
+// files recorded before the versioned "exhausted-step" change (see
+// docs/ARCHITECTURE.md, "Changing workflow code"): they prove that running
+// escalations started by older code still replay. The replay test insists on
+// every one, so a lost file cannot pass silently.
+var storedHistories = []string{
+	"acknowledge_then_resolve.json", "timeout_to_tier2_then_resolve.json",
+	"v0_acknowledge_then_resolve.json", "v0_timeout_to_tier2_then_resolve.json",
+}
 
 func newReplayer(t *testing.T) worker.WorkflowReplayer {
 	t.Helper()
@@ -87,7 +94,7 @@ func TestRecordHistories(t *testing.T) {
 		}
 		r.signal(t, SignalAcknowledge, "mgr-emea-1")
 		r.waitState(t, func(s State) bool {
-			return s == State{Status: StateAcknowledged, Tier: 1, AcknowledgedBy: "mgr-emea-1"}
+			return reflect.DeepEqual(core(s), State{Status: StateAcknowledged, Tier: 1, AcknowledgedBy: "mgr-emea-1"})
 		}, "acknowledged by mgr-emea-1")
 
 		if _, err := r.f.escalations.Resolve(context.Background(), "lead-1", r.f.escalation.ID, "all clear", allow); err != nil {
@@ -95,7 +102,7 @@ func TestRecordHistories(t *testing.T) {
 		}
 		r.signal(t, SignalResolve, "lead-1")
 		state := r.result(t, run)
-		if want := (State{Status: StateResolved, Tier: 1, AcknowledgedBy: "mgr-emea-1", ResolvedBy: "lead-1"}); state != want {
+		if want := (State{Status: StateResolved, Tier: 1, AcknowledgedBy: "mgr-emea-1", ResolvedBy: "lead-1"}); !reflect.DeepEqual(core(state), want) {
 			t.Fatalf("result = %+v, want %+v", state, want)
 		}
 		if n := r.rcv.count(); n != 1 {
@@ -126,9 +133,10 @@ func TestRecordHistories(t *testing.T) {
 		// Let the last tier's wait run out too: the workflow must keep
 		// waiting for the resolution with nobody left to page.
 		r.waitHistory(t, func(events []*historypb.HistoryEvent) bool {
-			return countEvents(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2
-		}, "both tier timers fired")
-		if s := r.query(t); s != (State{Status: StateOpen, Tier: 2}) {
+			return countEvents(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2 &&
+				countEvents(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 4
+		}, "both tier timers fired and the EXHAUSTED step recorded")
+		if s := r.query(t); !reflect.DeepEqual(core(s), State{Status: StateOpen, Tier: 2}) {
 			t.Fatalf("state after every tier = %+v, want OPEN at tier 2", s)
 		}
 
@@ -137,13 +145,13 @@ func TestRecordHistories(t *testing.T) {
 		}
 		r.signal(t, SignalResolve, "lead-1")
 		state := r.result(t, run)
-		if want := (State{Status: StateResolved, Tier: 2, ResolvedBy: "lead-1"}); state != want {
+		if want := (State{Status: StateResolved, Tier: 2, ResolvedBy: "lead-1"}); !reflect.DeepEqual(core(state), want) {
 			t.Fatalf("result = %+v, want %+v", state, want)
 		}
 		if n := r.rcv.count(); n != 2 {
 			t.Fatalf("receiver got %d pages, want 2", n)
 		}
-		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindTimedOut, esc.KindPaged, esc.KindResolved)
+		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindTimedOut, esc.KindPaged, "EXHAUSTED", esc.KindResolved)
 		r.keepHistory(t, run, "timeout_to_tier2_then_resolve.json")
 	})
 }

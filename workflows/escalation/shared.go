@@ -26,10 +26,27 @@ const (
 // QueryState returns the workflow's State.
 const QueryState = "state"
 
+// Updates the workflow accepts. Unlike signals, an update is validated by
+// the workflow and answers with the workflow's real state, so a mutation can
+// return what actually happened.
+const (
+	UpdateAcknowledge = "acknowledge"
+	UpdateResolve     = "resolve"
+	UpdateEscalateNow = "escalateNow"
+)
+
+// Error types of rejected updates, mapped by the gateway onto API codes.
+const (
+	RejectForbidden = "FORBIDDEN"
+	RejectConflict  = "CONFLICT"
+	RejectInvalid   = "BAD_USER_INPUT"
+)
+
 // Activity names, registered explicitly for the same reason as WorkflowName.
 const (
 	ActivityPage       = "Page"
 	ActivityRecordStep = "RecordStep"
+	ActivityDecide     = "Decide"
 )
 
 // Target says whom a tier pages, resolved when the tier is paged (so a
@@ -59,6 +76,13 @@ type Policy struct {
 	Name    string `json:"name"`
 	Version int    `json:"version"`
 	Tiers   []Tier `json:"tiers"`
+	// RepeatCount more rounds restart from RepeatFromTier (1-based) when the
+	// last tier goes unacknowledged.
+	RepeatCount    int `json:"repeatCount,omitempty"`
+	RepeatFromTier int `json:"repeatFromTier,omitempty"`
+	// AckTimeout, when set, pages the current tier again each time an
+	// acknowledged escalation stays unresolved that long.
+	AckTimeout time.Duration `json:"ackTimeout,omitempty"`
 }
 
 // DefaultPolicy pages the site region's managers, then the global leads.
@@ -71,7 +95,7 @@ func DefaultPolicy(region string, tierWait time.Duration) Policy {
 
 // FromStored converts a policy written through the API into workflow input.
 func FromStored(p esc.Policy) Policy {
-	out := Policy{Name: p.Name, Version: int(p.Version)}
+	out := Policy{Name: p.Name, Version: int(p.Version), RepeatCount: p.RepeatCount, RepeatFromTier: p.RepeatFromTier, AckTimeout: p.AckTimeout}
 	for _, t := range p.Tiers {
 		tier := Tier{Name: t.Name, Wait: t.Wait}
 		for _, tg := range t.Targets {
@@ -95,10 +119,22 @@ type Input struct {
 	Policy       Policy `json:"policy"`
 }
 
-// Decision is the payload of the acknowledge and resolve signals.
+// Decision is the payload of the acknowledge and resolve signals and of the
+// updates. Roles come from the caller's verified token.
 type Decision struct {
-	Actor string `json:"actor"`
-	Note  string `json:"note"`
+	Actor       string   `json:"actor"`
+	Note        string   `json:"note"`
+	Roles       []string `json:"roles,omitempty"`
+	Disposition string   `json:"disposition,omitempty"`
+}
+
+// DecideRequest asks the Decide activity to record a decision in Postgres.
+type DecideRequest struct {
+	EscalationID string   `json:"escalationId"`
+	Kind         string   `json:"kind"` // an Update name
+	Decision     Decision `json:"decision"`
+	Tier         int      `json:"tier"`
+	Round        int      `json:"round"`
 }
 
 // Workflow states.
@@ -112,8 +148,13 @@ const (
 type State struct {
 	Status         string `json:"status"`
 	Tier           int    `json:"tier"`
+	Round          int    `json:"round,omitempty"`
 	AcknowledgedBy string `json:"acknowledgedBy,omitempty"`
+	Disposition    string `json:"disposition,omitempty"`
 	ResolvedBy     string `json:"resolvedBy,omitempty"`
+	// Paged lists everyone paged so far; they, and global leads, may
+	// acknowledge.
+	Paged []string `json:"paged,omitempty"`
 }
 
 // PageRequest asks the Page activity to page one tier.
@@ -121,6 +162,9 @@ type PageRequest struct {
 	Input Input `json:"input"`
 	Tier  int   `json:"tier"` // 1-based
 	Round int   `json:"round"`
+	// Reminder pages even though the escalation is acknowledged: it was
+	// not resolved within the policy's acknowledgement time-out.
+	Reminder bool `json:"reminder,omitempty"`
 }
 
 // PageResult says what the Page activity did.

@@ -2,103 +2,275 @@ package escalation
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
-// Workflow pages each tier of the frozen policy in turn, waiting the tier's
-// time for an acknowledgement before moving on. An acknowledgement stops the
-// paging; the workflow then waits for the resolution, which ends it.
-func Workflow(ctx workflow.Context, in Input) (State, error) {
-	state := State{Status: StateOpen}
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return state, nil }); err != nil {
-		return state, err
-	}
-	ackCh := workflow.GetSignalChannel(ctx, SignalAcknowledge)
-	resolveCh := workflow.GetSignalChannel(ctx, SignalResolve)
-	onAck := func(c workflow.ReceiveChannel, _ bool) {
-		var d Decision
-		c.Receive(ctx, &d)
-		switch {
-		case state.Status == StateOpen:
-			state.Status = StateAcknowledged
-			state.AcknowledgedBy = d.Actor
-		case state.Status == StateAcknowledged && state.AcknowledgedBy == "":
-			// Adopted from Postgres before this signal arrived: the signal
-			// still says who acknowledged.
-			state.AcknowledgedBy = d.Actor
-		}
-	}
-	onResolve := func(c workflow.ReceiveChannel, _ bool) {
-		var d Decision
-		c.Receive(ctx, &d)
-		state.Status = StateResolved
-		state.ResolvedBy = d.Actor
-	}
+// Dispositions an acknowledgement may carry.
+var Dispositions = []string{"NO_IMPACT", "IMPACT", "DUPLICATE", "FALSE_ALARM"}
 
-	pageCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// Workflow pages each tier of the frozen policy in turn, waiting the tier's
+// time for an acknowledgement before moving on, and repeats from a chosen
+// tier as the policy says. An acknowledgement stops the climb; the workflow
+// then waits for the resolution, which ends it, re-paging the current tier
+// whenever the policy's acknowledgement time-out passes unresolved.
+//
+// Decisions arrive as Updates (validated here: who may acknowledge, nothing
+// after resolve; recorded in Postgres by the Decide activity before they
+// take effect) or as signals from the outbox relay when Postgres recorded
+// them first (the path that keeps working while Temporal is unreachable).
+func Workflow(ctx workflow.Context, in Input) (State, error) {
+	w := &run{in: in, state: State{Status: StateOpen, Round: 1}}
+	if err := w.handle(ctx); err != nil {
+		return w.state, err
+	}
+	return w.state, w.climb(ctx)
+}
+
+type run struct {
+	in    Input
+	state State
+	// escalate is set by the escalateNow update: stop waiting on this tier.
+	escalate bool
+
+	ackCh, resolveCh workflow.ReceiveChannel
+	wake             workflow.Channel
+}
+
+// wait blocks until a signal or update arrives, or timeout (when positive)
+// passes, and reports whether it timed out. Signals are received here.
+func (w *run) wait(ctx workflow.Context, timeout time.Duration) bool {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(w.ackCh, func(c workflow.ReceiveChannel, _ bool) {
+		var d Decision
+		c.Receive(ctx, &d)
+		w.acknowledged(d)
+	})
+	sel.AddReceive(w.resolveCh, func(c workflow.ReceiveChannel, _ bool) {
+		var d Decision
+		c.Receive(ctx, &d)
+		w.state.Status, w.state.ResolvedBy = StateResolved, d.Actor
+	})
+	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	timedOut := false
+	if timeout > 0 {
+		timerCtx, cancelTimer := workflow.WithCancel(ctx)
+		defer cancelTimer()
+		sel.AddFuture(workflow.NewTimer(timerCtx, timeout), func(workflow.Future) { timedOut = true })
+	}
+	sel.Select(ctx)
+	return timedOut
+}
+
+func (w *run) activityContexts(ctx workflow.Context) (page, step workflow.Context) {
+	page = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		// A few quick retries, then the failure goes on the timeline and the
 		// escalation moves on: a broken channel must not stall the climb.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5},
 	})
-	stepCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	step = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
 		// Recording a step only needs Postgres; keep trying until it answers.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
+	return page, step
+}
 
-	for i, tier := range in.Policy.Tiers {
-		if state.Status != StateOpen {
-			break
+// handle installs the query, signal and update handlers.
+func (w *run) handle(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return w.state, nil }); err != nil {
+		return err
+	}
+	// Signals (Postgres already holds the decision) are received where the
+	// workflow waits, as before updates existed, so histories recorded then
+	// replay unchanged; updates wake those waits through w.wake.
+	w.ackCh = workflow.GetSignalChannel(ctx, SignalAcknowledge)
+	w.resolveCh = workflow.GetSignalChannel(ctx, SignalResolve)
+	w.wake = workflow.NewBufferedChannel(ctx, 16)
+
+	decide := func(ctx workflow.Context, kind string, d Decision) error {
+		_, stepCtx := w.activityContexts(ctx)
+		return workflow.ExecuteActivity(stepCtx, ActivityDecide, DecideRequest{
+			EscalationID: w.in.EscalationID, Kind: kind, Decision: d, Tier: w.state.Tier, Round: w.state.Round,
+		}).Get(ctx, nil)
+	}
+	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, func(ctx workflow.Context, d Decision) (State, error) {
+		if err := decide(ctx, UpdateAcknowledge, d); err != nil {
+			return w.state, err
 		}
-		tierNo := i + 1
+		w.acknowledged(d)
+		w.wake.SendAsync(true)
+		return w.state, nil
+	}, workflow.UpdateHandlerOptions{Validator: w.validateAcknowledge})
+	if err != nil {
+		return err
+	}
+	err = workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolve, func(ctx workflow.Context, d Decision) (State, error) {
+		if err := decide(ctx, UpdateResolve, d); err != nil {
+			return w.state, err
+		}
+		w.state.Status, w.state.ResolvedBy = StateResolved, d.Actor
+		w.wake.SendAsync(true)
+		return w.state, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error {
+		if w.state.Status == StateResolved {
+			return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
+		}
+		return nil
+	}})
+	if err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateEscalateNow, func(ctx workflow.Context, d Decision) (State, error) {
+		if err := decide(ctx, UpdateEscalateNow, d); err != nil {
+			return w.state, err
+		}
+		w.escalate = true
+		w.wake.SendAsync(true)
+		return w.state, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error {
+		switch {
+		case w.state.Status != StateOpen:
+			return temporal.NewApplicationError("only an open, unacknowledged escalation can be escalated", RejectConflict)
+		case w.state.Tier >= len(w.in.Policy.Tiers) && w.state.Round > w.in.Policy.RepeatCount:
+			return temporal.NewApplicationError("every tier has been paged; there is no tier to escalate to", RejectConflict)
+		}
+		return nil
+	}})
+}
+
+// validateAcknowledge: anyone paged so far, a global lead or an admin may
+// acknowledge, once, and never after the resolution.
+func (w *run) validateAcknowledge(d Decision) error {
+	switch {
+	case w.state.Status == StateResolved:
+		return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
+	case w.state.Status == StateAcknowledged:
+		return temporal.NewApplicationError("the escalation is already acknowledged by "+w.state.AcknowledgedBy, RejectConflict)
+	case d.Disposition != "" && !slices.Contains(Dispositions, d.Disposition):
+		return temporal.NewApplicationError(fmt.Sprintf("disposition must be one of %v", Dispositions), RejectInvalid)
+	case slices.Contains(w.state.Paged, d.Actor), slices.Contains(d.Roles, "global_lead"), slices.Contains(d.Roles, "admin"):
+		return nil
+	}
+	return temporal.NewApplicationError("only people paged for this escalation, or global leads, may acknowledge it", RejectForbidden)
+}
+
+func (w *run) acknowledged(d Decision) {
+	switch {
+	case w.state.Status == StateOpen:
+		w.state.Status, w.state.AcknowledgedBy, w.state.Disposition = StateAcknowledged, d.Actor, d.Disposition
+	case w.state.Status == StateAcknowledged && w.state.AcknowledgedBy == "":
+		// Adopted from Postgres before this decision arrived: it still says
+		// who acknowledged.
+		w.state.AcknowledgedBy = d.Actor
+	}
+}
+
+func (w *run) climb(ctx workflow.Context) error {
+	pageCtx, stepCtx := w.activityContexts(ctx)
+	tiers := w.in.Policy.Tiers
+	recordStep := func(kind, note string, tierNo int, key string) error {
+		return workflow.ExecuteActivity(stepCtx, ActivityRecordStep, StepRequest{
+			EscalationID: w.in.EscalationID, Kind: kind, Tier: tierNo, Note: note, DedupeKey: key,
+		}).Get(ctx, nil)
+	}
+	// keys stay as they were for round 1, so steps recorded by older code
+	// and by this code deduplicate against each other.
+	key := func(tierNo int, what string) string {
+		if w.state.Round == 1 {
+			return fmt.Sprintf("%s:tier%d:%s", w.in.EscalationID, tierNo, what)
+		}
+		return fmt.Sprintf("%s:tier%d:round%d:%s", w.in.EscalationID, tierNo, w.state.Round, what)
+	}
+	page := func(tierNo int, reminder bool) error {
 		var res PageResult
-		err := workflow.ExecuteActivity(pageCtx, ActivityPage, PageRequest{Input: in, Tier: tierNo, Round: 1}).Get(ctx, &res)
+		err := workflow.ExecuteActivity(pageCtx, ActivityPage, PageRequest{Input: w.in, Tier: tierNo, Round: w.state.Round, Reminder: reminder}).Get(ctx, &res)
+		w.state.Tier = tierNo
 		if err != nil {
-			step := StepRequest{EscalationID: in.EscalationID, Kind: "PAGE_FAILED", Tier: tierNo,
-				Note: fmt.Sprintf("tier %d (%s): %v", tierNo, tier.Name, err), DedupeKey: fmt.Sprintf("%s:tier%d:page-failed", in.EscalationID, tierNo)}
-			if err := workflow.ExecuteActivity(stepCtx, ActivityRecordStep, step).Get(ctx, nil); err != nil {
-				return state, err
+			return recordStep("PAGE_FAILED", fmt.Sprintf("tier %d (%s): %v", tierNo, tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
+		}
+		for _, p := range res.Recipients {
+			if !slices.Contains(w.state.Paged, p) {
+				w.state.Paged = append(w.state.Paged, p)
 			}
 		}
-		state.Tier = tierNo
 		if res.Skipped {
 			// Postgres is the record: a decision whose signal has not
 			// arrived yet (or never will) still stops the paging.
-			adopt(&state, res.Status)
-			continue
+			adopt(&w.state, res.Status)
 		}
+		return nil
+	}
 
-		timerCtx, cancelTimer := workflow.WithCancel(ctx)
-		timedOut := false
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(ackCh, onAck)
-		sel.AddReceive(resolveCh, onResolve)
-		sel.AddFuture(workflow.NewTimer(timerCtx, tier.Wait), func(workflow.Future) { timedOut = true })
-		sel.Select(ctx)
-		cancelTimer()
-		if timedOut && state.Status == StateOpen && tierNo < len(in.Policy.Tiers) {
-			step := StepRequest{EscalationID: in.EscalationID, Kind: "TIMED_OUT", Tier: tierNo,
-				Note:      fmt.Sprintf("no acknowledgement within %s; escalating to tier %d", tier.Wait, tierNo+1),
-				DedupeKey: fmt.Sprintf("%s:tier%d:timed-out", in.EscalationID, tierNo)}
-			if err := workflow.ExecuteActivity(stepCtx, ActivityRecordStep, step).Get(ctx, nil); err != nil {
-				return state, err
+	start := 0
+	for {
+		for i := start; i < len(tiers) && w.state.Status == StateOpen; i++ {
+			tierNo := i + 1
+			if err := page(tierNo, false); err != nil {
+				return err
+			}
+			if w.state.Status != StateOpen {
+				break
+			}
+			timedOut := w.wait(ctx, tiers[i].Wait)
+			if w.escalate {
+				w.escalate = false // the update recorded ESCALATED
+				continue
+			}
+			if timedOut && w.state.Status == StateOpen && tierNo < len(tiers) {
+				note := fmt.Sprintf("no acknowledgement within %s; escalating to tier %d", tiers[i].Wait, tierNo+1)
+				if err := recordStep("TIMED_OUT", note, tierNo, key(tierNo, "timed-out")); err != nil {
+					return err
+				}
+			}
+		}
+		if w.state.Status != StateOpen {
+			break
+		}
+		if w.state.Round > w.in.Policy.RepeatCount {
+			// Versioned change: histories recorded before it have no
+			// EXHAUSTED step and replay down the old path.
+			if workflow.GetVersion(ctx, "exhausted-step", workflow.DefaultVersion, 1) == 1 {
+				note := fmt.Sprintf("every tier paged %d time(s) and nobody acknowledged", w.state.Round)
+				if err := recordStep("EXHAUSTED", note, w.state.Tier, key(w.state.Tier, "exhausted")); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		from := max(w.in.Policy.RepeatFromTier, 1)
+		w.state.Round++
+		note := fmt.Sprintf("nobody acknowledged; round %d starts again from tier %d", w.state.Round, from)
+		if err := recordStep("REPEATED", note, from, key(from, "repeated")); err != nil {
+			return err
+		}
+		start = from - 1
+	}
+
+	// Acknowledged, or every round paged: wait for the resolution. With an
+	// acknowledgement time-out, remind the current tier each time it passes.
+	for w.state.Status != StateResolved {
+		var reminderDue time.Duration
+		if w.state.Status == StateAcknowledged {
+			reminderDue = w.in.Policy.AckTimeout
+		}
+		if w.wait(ctx, reminderDue) && w.state.Status == StateAcknowledged {
+			w.state.Round++
+			note := fmt.Sprintf("acknowledged by %s but not resolved within %s; paging tier %d again", w.state.AcknowledgedBy, w.in.Policy.AckTimeout, w.state.Tier)
+			if err := recordStep("ACK_TIMED_OUT", note, w.state.Tier, key(w.state.Tier, "ack-timed-out")); err != nil {
+				return err
+			}
+			if err := page(w.state.Tier, true); err != nil {
+				return err
 			}
 		}
 	}
-
-	// Every tier paged, or acknowledged: wait for the resolution. Late
-	// acknowledgements still update the state others query.
-	for state.Status != StateResolved {
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(ackCh, onAck)
-		sel.AddReceive(resolveCh, onResolve)
-		sel.Select(ctx)
-	}
-	return state, nil
+	// Let an update being handled finish before the workflow completes.
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
 func adopt(state *State, status string) {

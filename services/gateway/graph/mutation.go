@@ -2,12 +2,22 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"meridian.dev/platform/auth"
+	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/fault"
 	"meridian.dev/platform/policy"
 	"meridian.dev/platform/site"
+	wf "meridian.dev/workflows/escalation"
 )
 
 // actor authenticates the caller of a mutation and counts it against their
@@ -104,6 +114,7 @@ func (p *updateSiteStatusPayload) ClientMutationID() *string       { return p.cl
 
 type escalationDecisionInput struct {
 	EscalationID     graphql.ID
+	Disposition      *string
 	Note             *string
 	ClientMutationID *string
 }
@@ -118,6 +129,27 @@ func (r *Resolver) ResolveEscalation(ctx context.Context, args struct{ Input esc
 	return r.decide(ctx, args.Input, policy.ResolveEscalation)
 }
 
+// EscalateNow resolves Mutation.escalateNow: regional managers of the
+// escalation's region, global leads and admins, like acknowledging.
+func (r *Resolver) EscalateNow(ctx context.Context, args struct{ Input escalationDecisionInput }) (*escalationPayload, error) {
+	return r.decide(ctx, args.Input, escalateNow)
+}
+
+// escalateNow is checked with the acknowledge rule: whoever may stop the
+// climb may also hurry it.
+const escalateNow = policy.Action("escalation.escalate_now")
+
+var updateFor = map[policy.Action]string{
+	policy.AcknowledgeEscalation: wf.UpdateAcknowledge,
+	policy.ResolveEscalation:     wf.UpdateResolve,
+	escalateNow:                  wf.UpdateEscalateNow,
+}
+
+// decide asks the escalation's workflow (a Temporal Update: it validates and
+// answers with what really happened). When the workflow cannot be reached,
+// acknowledge and resolve are recorded in Postgres instead and reach the
+// workflow through the outbox: a page storm at 3 a.m. must be stoppable
+// while Temporal is down.
 func (r *Resolver) decide(ctx context.Context, in escalationDecisionInput, action policy.Action) (*escalationPayload, error) {
 	id, err := r.actor(ctx)
 	if err != nil {
@@ -127,15 +159,62 @@ func (r *Resolver) decide(ctx context.Context, in escalationDecisionInput, actio
 	if err != nil {
 		return nil, err
 	}
-	decide := r.escalations.Acknowledge
-	if action == policy.ResolveEscalation {
-		decide = r.escalations.Resolve
+	note := deref(in.Note, "")
+	if utf8.RuneCountInString(note) > escalation.MaxNoteLength {
+		return nil, fault.Invalid("note", "must be at most %d characters", escalation.MaxNoteLength)
 	}
-	e, err := decide(ctx, id.Subject, escID, deref(in.Note, ""), allow(id, action))
+	e, err := r.escalations.Get(ctx, escID)
+	if err != nil {
+		return nil, err
+	}
+	checked := action
+	if action == escalateNow {
+		checked = policy.AcknowledgeEscalation
+	}
+	if err := policy.Allow(id, checked, e.Region); err != nil {
+		return nil, err
+	}
+	d := wf.Decision{Actor: id.Subject, Roles: id.Roles, Note: note, Disposition: deref(in.Disposition, "")}
+	if r.engine != nil {
+		err := r.update(ctx, e.WorkflowID, updateFor[action], d)
+		var rejected *temporal.ApplicationError
+		switch {
+		case err == nil:
+			e, err := r.escalations.Get(ctx, escID)
+			if err != nil {
+				return nil, err
+			}
+			return &escalationPayload{escalation: &escalationResolver{r: r, e: e}, clientMutationID: in.ClientMutationID}, nil
+		case errors.As(err, &rejected) && rejected.Type() != "":
+			return nil, fault.New(fault.Code(rejected.Type()), rejected.Message())
+		case action == escalateNow:
+			return nil, fmt.Errorf("escalate now: %w", err)
+		}
+		r.log.WarnContext(ctx, "escalation workflow unreachable; recording the decision in postgres", "workflow", e.WorkflowID, "err", err)
+	}
+	kind := escalation.SignalAcknowledge
+	if action == policy.ResolveEscalation {
+		kind = escalation.SignalResolve
+	}
+	e, err = r.escalations.Decide(ctx, id.Subject, escID, kind, note, escalation.DecisionOptions{Disposition: d.Disposition}, allow(id, action))
 	if err != nil {
 		return nil, err
 	}
 	return &escalationPayload{escalation: &escalationResolver{r: r, e: e}, clientMutationID: in.ClientMutationID}, nil
+}
+
+// update runs a workflow update to completion, within a bound.
+func (r *Resolver) update(ctx context.Context, workflowID, name string, d wf.Decision) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	handle, err := r.engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return err
+	}
+	var st wf.State
+	return handle.Get(ctx, &st)
 }
 
 type escalationPayload struct {

@@ -39,10 +39,13 @@ type policyTierInput struct {
 }
 
 type setPolicyInput struct {
-	Region   *string
-	Severity string
-	Name     string
-	Tiers    []policyTierInput
+	Region            *string
+	Severity          string
+	Name              string
+	Tiers             []policyTierInput
+	RepeatCount       int32
+	RepeatFromTier    int32
+	AckTimeoutMinutes int32
 }
 
 // SetEscalationPolicy resolves Mutation.setEscalationPolicy.
@@ -59,7 +62,8 @@ func (r *Resolver) SetEscalationPolicy(ctx context.Context, args struct{ Input s
 	if err := policy.Allow(id, policy.ManagePolicies, region); err != nil {
 		return nil, err
 	}
-	p := escalation.Policy{Region: region, Severity: escalation.Severity(in.Severity), Name: in.Name}
+	p := escalation.Policy{Region: region, Severity: escalation.Severity(in.Severity), Name: in.Name,
+		RepeatCount: int(in.RepeatCount), RepeatFromTier: int(in.RepeatFromTier), AckTimeout: time.Duration(in.AckTimeoutMinutes) * time.Minute}
 	for _, t := range in.Tiers {
 		tier := escalation.Tier{Name: t.Name, Wait: time.Duration(t.WaitMinutes) * time.Minute}
 		for _, tg := range t.Targets {
@@ -95,9 +99,14 @@ func (p *policyResolver) Region(ctx context.Context) *regionResolver {
 	}
 	return p.r.region(ctx, p.p.Region)
 }
-func (p *policyResolver) Severity() string { return string(p.p.Severity) }
-func (p *policyResolver) Version() int32   { return p.p.Version }
-func (p *policyResolver) Name() string     { return p.p.Name }
+func (p *policyResolver) Severity() string   { return string(p.p.Severity) }
+func (p *policyResolver) Version() int32     { return p.p.Version }
+func (p *policyResolver) Name() string       { return p.p.Name }
+func (p *policyResolver) RepeatCount() int32 { return int32(p.p.RepeatCount) }
+func (p *policyResolver) RepeatFromTier() int32 {
+	return int32(max(p.p.RepeatFromTier, 1))
+}
+func (p *policyResolver) AckTimeoutMinutes() int32 { return int32(p.p.AckTimeout / time.Minute) }
 func (p *policyResolver) Tiers() []*policyTierResolver {
 	out := make([]*policyTierResolver, len(p.p.Tiers))
 	for i, t := range p.p.Tiers {

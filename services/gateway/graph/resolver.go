@@ -14,6 +14,7 @@ import (
 	graphqlotel "github.com/graph-gophers/graphql-go/trace/otel"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
 
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
@@ -45,6 +46,7 @@ type Resolver struct {
 	limiter     *limit.Limiter
 	schedules   *schedule.Store
 	directory   *directory.Store
+	engine      client.Client
 	log         *slog.Logger
 
 	regionsMu sync.Mutex
@@ -61,14 +63,17 @@ type Deps struct {
 	Limiter     *limit.Limiter
 	Schedules   *schedule.Store
 	Directory   *directory.Store
-	Log         *slog.Logger
+	// Engine is the Temporal client decisions go through; nil records them
+	// in Postgres only.
+	Engine client.Client
+	Log    *slog.Logger
 }
 
 // NewSchema parses the SDL against the resolvers. A mismatch is an error
 // here, and the unit test that calls it fails CI before any deploy.
 func NewSchema(d Deps, l Limits) (*graphql.Schema, error) {
 	r := &Resolver{pool: d.Pool, sites: d.Sites, escalations: d.Escalations, live: d.Live, hub: d.Hub, limiter: d.Limiter,
-		schedules: d.Schedules, directory: d.Directory, log: d.Log}
+		schedules: d.Schedules, directory: d.Directory, engine: d.Engine, log: d.Log}
 	return graphql.ParseSchema(schema.GraphQL(), r,
 		graphql.UseStringDescriptions(),
 		graphql.MaxDepth(l.MaxDepth),

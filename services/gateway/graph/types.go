@@ -211,6 +211,7 @@ func (e *escalationResolver) Tier() int32             { return e.e.Tier }
 func (e *escalationResolver) AcknowledgedBy() *string { return e.e.AcknowledgedBy }
 func (e *escalationResolver) StartedAt() graphql.Time { return graphql.Time{Time: e.e.StartedAt} }
 func (e *escalationResolver) Severity() string        { return string(e.e.Severity) }
+func (e *escalationResolver) Disposition() *string    { return e.e.Disposition }
 func (e *escalationResolver) Policy() *policyVersionResolver {
 	return &policyVersionResolver{name: e.e.PolicyName, version: e.e.PolicyVersion}
 }

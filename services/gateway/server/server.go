@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		Limiter:     limit.New(rdb, cfg.RedisPrefix, cfg.RateLimit, cfg.RateWindow, log),
 		Schedules:   schedule.NewStore(pool),
 		Directory:   directory.NewStore(pool),
+		Engine:      tc,
 		Log:         log,
 	}, cfg.Limits)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +65,7 @@ type Escalation struct {
 	Severity       Severity  `json:"severity"`
 	PolicyName     string    `json:"policyName"`
 	PolicyVersion  int32     `json:"policyVersion"`
+	Disposition    *string   `json:"disposition,omitempty"`
 }
 
 // TimelineEntry is one step of an escalation.
@@ -120,12 +123,12 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id,
-	severity, policy_name, policy_version`
+	severity, policy_name, policy_version, disposition`
 
 func scan(row pgx.Row) (Escalation, error) {
 	var e Escalation
 	err := row.Scan(&e.ID, &e.SiteID, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
-		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion)
+		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition)
 	return e, err
 }
 
@@ -283,21 +286,45 @@ func (s *Store) Timeline(ctx context.Context, id uuid.UUID) ([]TimelineEntry, er
 // an escalation of the given region.
 type Authorize func(region string) error
 
+// Dispositions an acknowledgement may carry.
+var Dispositions = []string{"NO_IMPACT", "IMPACT", "DUPLICATE", "FALSE_ALARM"}
+
+// DecisionOptions refine an acknowledgement or a resolution.
+type DecisionOptions struct {
+	Disposition string // acknowledgements only; empty leaves it unset
+	// FromWorkflow is true when the escalation workflow itself records the
+	// decision (a Temporal Update): the outbox then carries no signal back
+	// to it.
+	FromWorkflow bool
+}
+
 // Acknowledge marks the escalation acknowledged: paging stops once the relay
 // delivers the signal, and the paging activity checks this row before every
 // page, so nobody is paged after an acknowledgement Postgres accepted.
 func (s *Store) Acknowledge(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize) (Escalation, error) {
-	return s.transition(ctx, actor, id, note, authorize, SignalAcknowledge)
+	return s.transition(ctx, actor, id, note, authorize, SignalAcknowledge, DecisionOptions{})
 }
 
 // Resolve closes the escalation.
 func (s *Store) Resolve(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize) (Escalation, error) {
-	return s.transition(ctx, actor, id, note, authorize, SignalResolve)
+	return s.transition(ctx, actor, id, note, authorize, SignalResolve, DecisionOptions{})
 }
 
-func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize, signal string) (Escalation, error) {
+// Decide records an acknowledgement (SignalAcknowledge) or a resolution
+// (SignalResolve) with options.
+func (s *Store) Decide(ctx context.Context, actor string, id uuid.UUID, kind, note string, opts DecisionOptions, authorize Authorize) (Escalation, error) {
+	if kind != SignalAcknowledge && kind != SignalResolve {
+		return Escalation{}, fmt.Errorf("escalation: unknown decision %q", kind)
+	}
+	return s.transition(ctx, actor, id, note, authorize, kind, opts)
+}
+
+func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize, signal string, opts DecisionOptions) (Escalation, error) {
 	if len([]rune(note)) > MaxNoteLength {
 		return Escalation{}, fault.Invalid("note", "must be at most %d characters", MaxNoteLength)
+	}
+	if opts.Disposition != "" && !slices.Contains(Dispositions, opts.Disposition) {
+		return Escalation{}, fault.Invalid("disposition", "must be one of %v", Dispositions)
 	}
 	var after Escalation
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -321,7 +348,7 @@ func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note
 			}
 			kind, action = KindAcknowledged, "escalation.acknowledge"
 			after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET status = 'ACKNOWLEDGED', acknowledged_by = $2,
-				acknowledged_at = now() WHERE id = $1 RETURNING `+columns, id, actor))
+				acknowledged_at = now(), disposition = nullif($3, '') WHERE id = $1 RETURNING `+columns, id, actor, opts.Disposition))
 		} else {
 			after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET status = 'RESOLVED', resolved_by = $2,
 				resolved_at = now() WHERE id = $1 RETURNING `+columns, id, actor))
@@ -330,12 +357,20 @@ func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note
 			return fmt.Errorf("escalation: %s %s: %w", signal, id, err)
 		}
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, $2, $3, $4)`, id, kind, actor, note)
+		stepNote := note
+		if opts.Disposition != "" {
+			stepNote = strings.TrimSpace(opts.Disposition + ": " + note)
+		}
+		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, $2, $3, $4)`, id, kind, actor, stepNote)
 		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: action, ObjectType: "Escalation",
 			ObjectID: id.String(), Before: before, After: after}); err != nil {
 			return err
 		}
-		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: after, Signal: signal, Actor: actor, Note: note}); err != nil {
+		changed := ChangedEvent{Escalation: after, Signal: signal, Actor: actor, Note: note}
+		if opts.FromWorkflow {
+			changed.Signal = "" // the workflow already knows
+		}
+		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, changed); err != nil {
 			return err
 		}
 		return tx.SendBatch(ctx, b).Close()
@@ -351,6 +386,15 @@ func deref(s *string) string {
 		return "someone"
 	}
 	return *s
+}
+
+// HasStep reports whether a step with the dedupe key is on a timeline. An
+// error reads as "no": the caller then does the step, and RecordStep's
+// dedupe keeps the timeline right.
+func (s *Store) HasStep(ctx context.Context, dedupeKey string) bool {
+	var found bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM escalation_timeline WHERE dedupe_key = $1)`, dedupeKey).Scan(&found)
+	return err == nil && found
 }
 
 // Step is a timeline entry written by the workflow's activities.

@@ -72,6 +72,13 @@ type Policy struct {
 	Version  int32     `json:"version"`
 	Name     string    `json:"name"`
 	Tiers    []Tier    `json:"tiers"`
+	// RepeatCount more rounds start again from RepeatFromTier (1-based)
+	// when the last tier goes unacknowledged.
+	RepeatCount    int `json:"repeatCount,omitempty"`
+	RepeatFromTier int `json:"repeatFromTier,omitempty"`
+	// AckTimeout, when set, pages the current tier again when an
+	// acknowledged escalation is not resolved in time.
+	AckTimeout time.Duration `json:"ackTimeout,omitempty"`
 }
 
 // DefaultPolicy is used where no policy was written for a region and
@@ -86,6 +93,9 @@ func DefaultPolicy(region string, sev Severity, tierWait time.Duration) Policy {
 // Validate checks a policy before it is saved.
 func (p *Policy) Validate() error {
 	p.Name = strings.TrimSpace(p.Name)
+	if p.RepeatFromTier == 0 {
+		p.RepeatFromTier = 1
+	}
 	switch {
 	case p.Name == "" || utf8.RuneCountInString(p.Name) > 100:
 		return fault.Invalid("name", "must be 1-100 characters")
@@ -93,6 +103,12 @@ func (p *Policy) Validate() error {
 		return fault.Invalid("severity", "must be SEV1, SEV2, SEV3 or SEV4")
 	case len(p.Tiers) == 0 || len(p.Tiers) > 10:
 		return fault.Invalid("tiers", "must list 1-10 tiers")
+	case p.RepeatCount < 0 || p.RepeatCount > 10:
+		return fault.Invalid("repeatCount", "must be between 0 and 10")
+	case p.RepeatFromTier < 1 || p.RepeatFromTier > len(p.Tiers):
+		return fault.Invalid("repeatFromTier", "must name one of the policy's %d tiers", len(p.Tiers))
+	case p.AckTimeout != 0 && (p.AckTimeout < time.Minute || p.AckTimeout > 7*24*time.Hour):
+		return fault.Invalid("ackTimeoutMinutes", "must be between 1 minute and 7 days, or 0 for none")
 	}
 	for i, t := range p.Tiers {
 		if t.Wait < time.Minute || t.Wait > 24*time.Hour {
@@ -133,10 +149,12 @@ func CurrentPolicy(ctx context.Context, q interface {
 	var p Policy
 	var region2 *string
 	var tiers []byte
-	err := q.QueryRow(ctx, `SELECT id, region, severity, version, name, tiers FROM escalation_policies
-		WHERE (region = $1 OR region IS NULL) AND severity = $2
+	var ackSeconds int
+	err := q.QueryRow(ctx, `SELECT id, region, severity, version, name, tiers, repeat_count, repeat_from_tier, ack_timeout_seconds
+		FROM escalation_policies WHERE (region = $1 OR region IS NULL) AND severity = $2
 		ORDER BY region IS NULL, version DESC LIMIT 1`, region, string(sev)).
-		Scan(&p.ID, &region2, &p.Severity, &p.Version, &p.Name, &tiers)
+		Scan(&p.ID, &region2, &p.Severity, &p.Version, &p.Name, &tiers, &p.RepeatCount, &p.RepeatFromTier, &ackSeconds)
+	p.AckTimeout = time.Duration(ackSeconds) * time.Second
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DefaultPolicy(region, sev, defaultWait), nil
 	}
@@ -177,8 +195,9 @@ func (s *Store) SavePolicy(ctx context.Context, actor string, p Policy) (Policy,
 			WHERE coalesce(region, '*') = coalesce($1, '*') AND severity = $2`, region, string(p.Severity)).Scan(&p.Version); err != nil {
 			return fmt.Errorf("escalation: next policy version: %w", err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO escalation_policies (id, region, severity, version, name, tiers, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, region, string(p.Severity), p.Version, p.Name, tiers, actor)
+		_, err := tx.Exec(ctx, `INSERT INTO escalation_policies (id, region, severity, version, name, tiers, created_by,
+			repeat_count, repeat_from_tier, ack_timeout_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			p.ID, region, string(p.Severity), p.Version, p.Name, tiers, actor, p.RepeatCount, p.RepeatFromTier, int(p.AckTimeout/time.Second))
 		if err != nil {
 			return fmt.Errorf("escalation: save policy: %w", err)
 		}

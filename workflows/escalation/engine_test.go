@@ -1,0 +1,179 @@
+package escalation
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Tests of the engine's updates, repeats and acknowledgement time-outs, in
+// the SDK's time-skipping test environment.
+
+type decideRecorder struct {
+	mu    sync.Mutex
+	calls []DecideRequest
+}
+
+func (d *decideRecorder) all() []DecideRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]DecideRequest(nil), d.calls...)
+}
+
+func withDecide(h *harness) *decideRecorder {
+	rec := &decideRecorder{}
+	h.env.OnActivity(ActivityDecide, mock.Anything, mock.Anything).Return(func(ctx context.Context, req DecideRequest) error {
+		rec.mu.Lock()
+		rec.calls = append(rec.calls, req)
+		rec.mu.Unlock()
+		return nil
+	}).Maybe()
+	return rec
+}
+
+type updateOutcome struct {
+	state State
+	err   error
+	done  bool
+}
+
+// update sends an update and records its outcome.
+func (h *harness) update(name string, d Decision, out *updateOutcome) {
+	h.env.UpdateWorkflow(name, "", &testUpdateCallback{out: out}, d)
+}
+
+type testUpdateCallback struct{ out *updateOutcome }
+
+func (c *testUpdateCallback) Accept() {}
+func (c *testUpdateCallback) Reject(err error) {
+	c.out.err, c.out.done = err, true
+}
+func (c *testUpdateCallback) Complete(success any, err error) {
+	c.out.done, c.out.err = true, err
+	if s, ok := success.(State); ok {
+		c.out.state = s
+	}
+}
+
+func rejectionType(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Type()
+	}
+	return ""
+}
+
+func TestUpdateAcknowledgeValidatesWhoAndAnswersWithTheState(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	decisions := withDecide(h)
+	var stranger, badDisposition, paged, again, afterResolve updateOutcome
+	h.at(time.Minute, func() {
+		h.update(UpdateAcknowledge, Decision{Actor: "someone-else", Roles: []string{"regional_manager"}}, &stranger)
+		h.update(UpdateAcknowledge, Decision{Actor: "tier1-person", Disposition: "SHRUG"}, &badDisposition)
+	})
+	h.at(2*time.Minute, func() {
+		h.update(UpdateAcknowledge, Decision{Actor: "tier1-person", Disposition: "IMPACT", Note: "on site"}, &paged)
+	})
+	h.at(3*time.Minute, func() { h.update(UpdateAcknowledge, Decision{Actor: "lead", Roles: []string{"global_lead"}}, &again) })
+	h.at(4*time.Minute, func() {
+		h.update(UpdateResolve, Decision{Actor: "lead", Roles: []string{"global_lead"}}, &updateOutcome{})
+	})
+	h.at(5*time.Minute, func() {
+		h.update(UpdateAcknowledge, Decision{Actor: "lead", Roles: []string{"global_lead"}}, &afterResolve)
+	})
+	state, _ := h.run()
+
+	require.Equal(t, RejectForbidden, rejectionType(stranger.err), "not paged and not a global lead: %v", stranger.err)
+	require.Equal(t, RejectInvalid, rejectionType(badDisposition.err), "unknown disposition: %v", badDisposition.err)
+	require.NoError(t, paged.err)
+	require.Equal(t, StateAcknowledged, paged.state.Status)
+	require.Equal(t, "tier1-person", paged.state.AcknowledgedBy)
+	require.Equal(t, "IMPACT", paged.state.Disposition)
+	require.Equal(t, RejectConflict, rejectionType(again.err), "a second acknowledgement: %v", again.err)
+	// The resolution ends the workflow: a later acknowledgement is never
+	// accepted (it finds no running escalation to update).
+	require.False(t, afterResolve.done && afterResolve.err == nil, "an acknowledgement after the resolution was accepted")
+
+	require.Equal(t, StateResolved, state.Status)
+	require.Len(t, h.pageCalls(), 1, "acknowledged during tier 1: tier 2 is never paged")
+	kinds := []string{}
+	for _, d := range decisions.all() {
+		kinds = append(kinds, d.Kind)
+	}
+	require.Equal(t, []string{UpdateAcknowledge, UpdateResolve}, kinds, "rejected updates record nothing")
+}
+
+func TestUpdateEscalateNowPagesTheNextTierAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	decisions := withDecide(h)
+	var now, tooFar updateOutcome
+	h.at(time.Minute, func() { h.update(UpdateEscalateNow, Decision{Actor: "lead", Roles: []string{"global_lead"}}, &now) })
+	h.at(2*time.Minute, func() {
+		h.update(UpdateEscalateNow, Decision{Actor: "lead", Roles: []string{"global_lead"}}, &tooFar)
+	})
+	h.at(3*time.Minute, func() { h.signal(SignalResolve, "lead") })
+	h.run()
+
+	require.NoError(t, now.err)
+	pages := h.pageCalls()
+	require.Len(t, pages, 2)
+	require.Equal(t, 2, pages[1].Req.Tier)
+	require.Equal(t, time.Minute, pages[1].At, "tier 2 paged when escalated, not after tier 1's wait")
+	require.Equal(t, RejectConflict, rejectionType(tooFar.err), "no tier left to escalate to: %v", tooFar.err)
+	d := decisions.all()
+	require.Len(t, d, 1)
+	require.Equal(t, UpdateEscalateNow, d[0].Kind)
+	require.Equal(t, 1, d[0].Tier, "escalated past tier 1")
+}
+
+func TestRepeatsFromAChosenTierThenExhausts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	h.in.Policy.Tiers = append(h.in.Policy.Tiers, Tier{Name: "desk", Targets: []Target{{Kind: "USER", Subject: "desk"}}, Wait: tierWait})
+	h.in.Policy.RepeatCount, h.in.Policy.RepeatFromTier = 1, 2
+	h.at(time.Hour, func() { h.signal(SignalResolve, "lead") })
+	h.run()
+
+	type tr struct{ tier, round int }
+	var got []tr
+	for _, p := range h.pageCalls() {
+		got = append(got, tr{p.Req.Tier, p.Req.Round})
+	}
+	require.Equal(t, []tr{{1, 1}, {2, 1}, {3, 1}, {2, 2}, {3, 2}}, got, "round 2 starts again from tier 2")
+	var kinds []string
+	for _, s := range h.stepCalls() {
+		kinds = append(kinds, s.Req.Kind)
+	}
+	require.Equal(t, []string{"TIMED_OUT", "TIMED_OUT", "REPEATED", "TIMED_OUT", "EXHAUSTED"}, kinds)
+	// Tier 3's wait ends at 15 min; round 2 pages tier 2 then, tier 3 at 20.
+	require.Equal(t, 4*tierWait, h.pageCalls()[4].At, "no wait skipped")
+}
+
+func TestAcknowledgedButUnresolvedIsPagedAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	withDecide(h)
+	h.in.Policy.AckTimeout = 10 * time.Minute
+	h.at(time.Minute, func() { h.update(UpdateAcknowledge, Decision{Actor: "tier1-person"}, &updateOutcome{}) })
+	h.at(25*time.Minute, func() { h.update(UpdateResolve, Decision{Actor: "tier1-person"}, &updateOutcome{}) })
+	state, _ := h.run()
+
+	pages := h.pageCalls()
+	require.Len(t, pages, 3, "tier 1, then reminders at 11 and 21 minutes")
+	for i, want := range []time.Duration{0, 11 * time.Minute, 21 * time.Minute} {
+		require.Equal(t, want, pages[i].At)
+		require.Equal(t, 1, pages[i].Req.Tier, "reminders page the current tier")
+		require.Equal(t, i > 0, pages[i].Req.Reminder)
+		require.Equal(t, i+1, pages[i].Req.Round)
+	}
+	require.Equal(t, StateResolved, state.Status)
+	require.Equal(t, "tier1-person", state.AcknowledgedBy)
+}
