@@ -12,8 +12,9 @@ import (
 )
 
 // TestRunTiny runs the whole benchmark at a toy size against the real
-// services and checks what it must get right: every update succeeds and
-// every subscriber receives every event. Speed is never asserted here.
+// services and checks what it must get right: every update succeeds, every
+// subscriber receives every event, and every incident (and bare workflow)
+// is paged exactly once. Speed is never asserted here.
 func TestRunTiny(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.PostgresURL = testenv.ServerURL()
@@ -27,6 +28,8 @@ func TestRunTiny(t *testing.T) {
 	cfg.FanoutDuration = time.Second
 	cfg.FanoutSites = 4
 	cfg.Drain = 10 * time.Second
+	cfg.Incidents = 5
+	cfg.PageTimeout = time.Minute
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -65,6 +68,29 @@ func TestRunTiny(t *testing.T) {
 	}
 	if rep.Pages != 0 {
 		t.Errorf("%d pages sent; NORMAL/ELEVATED updates must not escalate", rep.Pages)
+	}
+	if rep.BadPages != 0 {
+		t.Errorf("the sink rejected %d pages", rep.BadPages)
+	}
+
+	x := rep.Escalation
+	if x == nil {
+		t.Fatal("escalation part missing")
+	}
+	if x.MutationErrors != 0 || x.NotOpened != 0 {
+		t.Errorf("escalation: %d CRITICAL updates failed (%s), %d opened no escalation; want none", x.MutationErrors, x.FirstError, x.NotOpened)
+	}
+	for name, s := range map[string]EscalationSide{"system": x.System, "bare": x.Bare} {
+		if s.Expected != 5 || s.Delivered != 5 || s.Duplicates != 0 || s.Errors != 0 {
+			t.Errorf("escalation %s: %d of %d paged, %d duplicates, %d errors (%s); want all 5, once", name, s.Delivered, s.Expected, s.Duplicates, s.Errors, s.FirstError)
+		}
+	}
+	if x.LaterTierPages != 0 || x.ResolveErrors != 0 || x.Unfinished != 0 {
+		t.Errorf("escalation: %d later-tier pages, %d resolve errors (%s), %d unfinished workflows (%s); want none",
+			x.LaterTierPages, x.ResolveErrors, x.FirstResolveError, x.Unfinished, x.FirstUnfinished)
+	}
+	if !strings.Contains(out.String(), "incidents paged (all delivered?)") {
+		t.Errorf("the final table has no escalation rows")
 	}
 	if !strings.Contains(out.String(), "events received/expected") {
 		t.Errorf("the final table is missing")
@@ -109,6 +135,12 @@ func TestQuickKeepsExplicitFlags(t *testing.T) {
 	}
 	if cfg.Clients != 7 || cfg.Subscribers != 20 || cfg.Rate != 100 || cfg.Duration != 2*time.Second {
 		t.Fatalf("quick config = %+v", cfg)
+	}
+	if cfg.Incidents != 20 {
+		t.Fatalf("quick incidents = %d, want 20", cfg.Incidents)
+	}
+	if cfg, err := parseFlags([]string{"-parts", "escalation", "-incidents", "3"}, io.Discard); err != nil || !cfg.runs("escalation") || cfg.runs("fanout") || cfg.Incidents != 3 {
+		t.Fatalf("parseFlags(-parts escalation -incidents 3) = %+v, %v", cfg, err)
 	}
 	if _, err := parseFlags([]string{"-parts", "nope"}, io.Discard); err == nil {
 		t.Fatal("parseFlags accepted -parts nope")

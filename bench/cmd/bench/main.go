@@ -6,6 +6,9 @@
 //   - Part 2, fan-out latency: S GraphQL subscribers over WebSocket
 //     (graphql-transport-ws) receiving a paced load of R updates/s, then a
 //     plain Redis PUBLISH → SUBSCRIBE round trip with the same S and R.
+//   - Part 3, escalation latency: I sites set CRITICAL at one instant through
+//     the gateway, timed to each tier-1 page at the worker's page sink, then
+//     I bare Temporal workflows of one activity started at one instant.
 //
 // It creates its own database, Redis key prefix and Temporal task queue,
 // runs the real gateway and worker in-process, and removes what it created
@@ -43,7 +46,7 @@ type Config struct {
 	TemporalAddress   string
 	TemporalNamespace string
 
-	Parts  string        // all, throughput or fanout
+	Parts  string        // all, throughput, fanout or escalation
 	Warmup time.Duration // excluded from every measurement
 
 	// Part 1
@@ -57,6 +60,11 @@ type Config struct {
 	FanoutDuration time.Duration
 	FanoutSites    int           // sites the paced updates rotate over
 	Drain          time.Duration // how long to wait for the last events after the load
+
+	// Part 3
+	Incidents   int           // opened at once (and bare workflows started at once)
+	TierWait    time.Duration // the worker's wait per tier; long, so no tier-2 page interferes
+	PageTimeout time.Duration // how long to wait for the pages of one burst
 
 	// ServicePoolConns, when set, adds pool_max_conns to the DATABASE_URL the
 	// gateway and worker get; 0 keeps their default (pgxpool: max(4, NumCPU)).
@@ -82,6 +90,9 @@ func defaultConfig() Config {
 		FanoutDuration:    10 * time.Second,
 		FanoutSites:       64,
 		Drain:             15 * time.Second,
+		Incidents:         200,
+		TierWait:          10 * time.Minute,
+		PageTimeout:       2 * time.Minute,
 		LogLevel:          "warn",
 	}
 }
@@ -95,6 +106,7 @@ func quickConfig(c Config) Config {
 	c.Rate = 100
 	c.FanoutDuration = 2 * time.Second
 	c.FanoutSites = 16
+	c.Incidents = 20
 	return c
 }
 
@@ -107,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.RedisURL, "redis", def.RedisURL, "Redis URL; keys live under a prefix of this run and are deleted at the end (env MERIDIAN_BENCH_REDIS_URL)")
 	fs.StringVar(&c.TemporalAddress, "temporal", def.TemporalAddress, "Temporal frontend host:port (env MERIDIAN_BENCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", def.TemporalNamespace, "Temporal namespace")
-	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput or fanout")
+	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout or escalation")
 	fs.DurationVar(&c.Warmup, "warmup", def.Warmup, "warm-up before each measured phase, excluded from the results")
 	fs.IntVar(&c.Clients, "clients", def.Clients, "part 1: concurrent clients, each updating its own site")
 	fs.DurationVar(&c.Duration, "duration", def.Duration, "part 1: measured duration of each side")
@@ -117,10 +129,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.FanoutDuration, "fanout-duration", def.FanoutDuration, "part 2: measured duration of the paced load")
 	fs.IntVar(&c.FanoutSites, "fanout-sites", def.FanoutSites, "part 2: sites the paced updates rotate over (bounds updates in flight)")
 	fs.DurationVar(&c.Drain, "drain", def.Drain, "part 2: how long to wait for the last events after the load")
+	fs.IntVar(&c.Incidents, "incidents", def.Incidents, "part 3: incidents opened at once (and bare workflows started at once)")
+	fs.DurationVar(&c.TierWait, "tier-wait", def.TierWait, "part 3: the worker's wait per escalation tier (long, so no tier-2 page comes)")
+	fs.DurationVar(&c.PageTimeout, "page-timeout", def.PageTimeout, "part 3: how long to wait for the pages of one burst")
 	fs.IntVar(&c.ServicePoolConns, "service-pool-conns", def.ServicePoolConns, "pool_max_conns for the gateway's and worker's Postgres pools (0: their default, max(4, NumCPU))")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof and base.fanout.pprof")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof and base.escalation.pprof")
 	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
-	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s); explicit flags still win")
+	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents); explicit flags still win")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -151,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		apply("rate", &c.Rate, q.Rate)
 		apply("fanout-duration", &c.FanoutDuration, q.FanoutDuration)
 		apply("fanout-sites", &c.FanoutSites, q.FanoutSites)
+		apply("incidents", &c.Incidents, q.Incidents)
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -161,9 +177,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 
 func (c Config) validate() error {
 	switch c.Parts {
-	case "all", "throughput", "fanout":
+	case "all", "throughput", "fanout", "escalation":
 	default:
-		return fmt.Errorf("-parts must be all, throughput or fanout, not %q", c.Parts)
+		return fmt.Errorf("-parts must be all, throughput, fanout or escalation, not %q", c.Parts)
 	}
 	switch {
 	case c.Clients < 1:
@@ -180,6 +196,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("-rate must be between 1 and 100000")
 	case c.FanoutSites < 1:
 		return fmt.Errorf("-fanout-sites must be at least 1")
+	case c.Incidents < 1:
+		return fmt.Errorf("-incidents must be at least 1")
+	case c.TierWait <= 0 || c.PageTimeout <= 0:
+		return fmt.Errorf("-tier-wait and -page-timeout must be positive")
 	}
 	return nil
 }

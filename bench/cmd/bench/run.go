@@ -42,7 +42,9 @@ import (
 type Report struct {
 	Throughput *ThroughputReport
 	Fanout     *FanoutReport
-	Pages      int64 // pages the worker sent to the sink: none are expected
+	Escalation *EscalationReport
+	Pages      int64 // pages for sites Part 3 did not open an incident on: none are expected
+	BadPages   int64 // pages the sink could not verify
 }
 
 // env is what a run created and must remove.
@@ -61,9 +63,12 @@ type env struct {
 	sites    []*benchSite      // every site, ordered by code
 	sysSites []*benchSite      // updated through the gateway
 	rawSites []*benchSite      // updated by the raw baseline
+	escSites []*benchSite      // set CRITICAL by Part 3 (warm-up first)
 	gateway  string            // host:port of the in-process gateway
 	http     *http.Client
-	pages    atomic.Int64
+	pages    atomic.Int64            // pages the sink did not expect
+	badPages atomic.Int64            // pages whose signature or body the sink rejected
+	escLog   atomic.Pointer[pageLog] // Part 3's tier-1 pages by site code, once it runs
 }
 
 // benchSite is one site and the status version the benchmark last saw.
@@ -97,8 +102,9 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	if cfg.ServicePoolConns > 0 {
 		servicePool = strconv.Itoa(cfg.ServicePoolConns)
 	}
-	e.logf("config: clients=%d duration=%s warmup=%s raw-conns=%d service-pool-conns=%s | subscribers=%d rate=%d/s fanout-duration=%s fanout-sites=%d",
-		cfg.Clients, cfg.Duration, cfg.Warmup, e.rawConns(), servicePool, cfg.Subscribers, cfg.Rate, cfg.FanoutDuration, cfg.FanoutSites)
+	e.logf("config: clients=%d duration=%s warmup=%s raw-conns=%d service-pool-conns=%s | subscribers=%d rate=%d/s fanout-duration=%s fanout-sites=%d | incidents=%d tier-wait=%s",
+		cfg.Clients, cfg.Duration, cfg.Warmup, e.rawConns(), servicePool, cfg.Subscribers, cfg.Rate, cfg.FanoutDuration, cfg.FanoutSites,
+		cfg.Incidents, cfg.TierWait)
 
 	// The benchmark shares the machine with Postgres, Redis and Temporal, and
 	// with whatever else runs there: say how busy it was before starting.
@@ -171,13 +177,22 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		rep.Fanout = f
 		e.printFanout(f)
 	}
-	rep.Pages = e.pages.Load()
+	if cfg.runs("escalation") {
+		x, err := e.escalation(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.Escalation = x
+		e.printEscalation(x)
+	}
+	rep.Pages, rep.BadPages = e.pages.Load(), e.badPages.Load()
 	printTable(out, rep)
 	return rep, rep.correctness()
 }
 
 // correctness is the part of the result that is not about speed: every
-// update succeeded and every subscriber got every event, once.
+// update succeeded, every subscriber got every event, once, and every
+// incident was paged, once.
 func (r *Report) correctness() error {
 	var problems []string
 	if t := r.Throughput; t != nil {
@@ -213,8 +228,14 @@ func (r *Report) correctness() error {
 			problems = append(problems, fmt.Sprintf("raw pub/sub: subscribers received %d of %d messages", f.Raw.Received, f.Raw.Expected))
 		}
 	}
+	if x := r.Escalation; x != nil {
+		problems = append(problems, x.problems()...)
+	}
 	if r.Pages > 0 {
-		problems = append(problems, fmt.Sprintf("%d pages were sent; no update should escalate", r.Pages))
+		problems = append(problems, fmt.Sprintf("%d pages were sent for sites Part 3 did not set CRITICAL; no other update should escalate", r.Pages))
+	}
+	if r.BadPages > 0 {
+		problems = append(problems, fmt.Sprintf("the page sink rejected %d pages (bad signature or body)", r.BadPages))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -322,8 +343,8 @@ func (e *env) setup(ctx context.Context) (func(), error) {
 	if err := e.seed(ctx); err != nil {
 		return cleanup, err
 	}
-	e.logf("database %s (%d sites: %d through the gateway, %d for the raw baseline), Redis prefix %s, task queue %s",
-		dbName, len(e.sites), len(e.sysSites), len(e.rawSites), e.prefix, e.queue)
+	e.logf("database %s (%d sites: %d through the gateway, %d for the raw baseline, %d for incidents), Redis prefix %s, task queue %s",
+		dbName, len(e.sites), len(e.sysSites), len(e.rawSites), len(e.escSites), e.prefix, e.queue)
 	return cleanup, nil
 }
 
@@ -341,6 +362,10 @@ func (e *env) seed(ctx context.Context) error {
 	if e.cfg.runs("throughput") {
 		nRaw = e.cfg.Clients
 	}
+	nEsc := 0
+	if e.cfg.runs("escalation") {
+		nEsc = escalationWarmup(e.cfg.Incidents) + e.cfg.Incidents
+	}
 	store := site.NewStore(e.pool, escalation.NewStore(e.pool))
 	allow := func(string) error { return nil }
 	regions := []struct{ region, country, city, tz string }{
@@ -348,7 +373,7 @@ func (e *env) seed(ctx context.Context) error {
 		{"EMEA", "DE", "Berlin", "Europe/Berlin"},
 		{"APAC", "JP", "Osaka", "Asia/Tokyo"},
 	}
-	for i := len(demo.Sites); i < nSys+nRaw; i++ {
+	for i := len(demo.Sites); i < nSys+nRaw+nEsc; i++ {
 		r := regions[i%len(regions)]
 		_, err := store.Create(ctx, "bench-loader", site.NewSite{
 			Code: fmt.Sprintf("BENCH-%05d", i), Name: fmt.Sprintf("Benchmark site %d", i), Region: r.region,
@@ -373,11 +398,12 @@ func (e *env) seed(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(e.sites) < nSys+nRaw {
-		return fmt.Errorf("seeded %d sites, need %d", len(e.sites), nSys+nRaw)
+	if len(e.sites) < nSys+nRaw+nEsc {
+		return fmt.Errorf("seeded %d sites, need %d", len(e.sites), nSys+nRaw+nEsc)
 	}
 	e.sysSites = e.sites[:nSys]
 	e.rawSites = e.sites[nSys : nSys+nRaw]
+	e.escSites = e.sites[nSys+nRaw : nSys+nRaw+nEsc]
 	return nil
 }
 
@@ -406,11 +432,7 @@ func (e *env) startServices(ctx context.Context) (stop func(), err error) {
 		LogLevel:     e.cfg.LogLevel,
 		LogFormat:    "text",
 	}
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.pages.Add(1)
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	sink := httptest.NewServer(e.receivePage())
 
 	gwDone := make(chan error, 1)
 	wkDone := make(chan error, 1)
@@ -461,7 +483,7 @@ func (e *env) startServices(ctx context.Context) (stop func(), err error) {
 		HTTPAddr:      workerAddr,
 		PagerURL:      sink.URL + "/pages",
 		PagerSecret:   wkserver.DevelopmentPagerSecret,
-		TierWait:      5 * time.Minute,
+		TierWait:      e.cfg.TierWait,
 		TaskQueue:     e.queue,
 		RunMigrations: false,
 	}

@@ -318,6 +318,18 @@ func printTable(out io.Writer, r *Report) {
 		fmt.Fprintf(tw, " achieved update rate (/s)\t %.0f\t %s\t -\t %d\t %s\n", f.AchievedRate, rawRate, f.Rate,
 			yesNo(f.AchievedRate >= 0.95*float64(f.Rate)))
 	}
+	if x := r.Escalation; x != nil {
+		sys, bare := x.System, x.Bare
+		fmt.Fprintf(tw, " first page p50 (ms, %d incidents at once)\t %s\t %s\t %s\t -\t -\n", x.Incidents, ms(sys.Latency.P50), ms(bare.Latency.P50),
+			ratio(float64(sys.Latency.P50), float64(bare.Latency.P50)))
+		fmt.Fprintf(tw, " first page p99 (ms)\t %s\t %s\t %s\t ≤ %.1f× raw\t %s\n", ms(sys.Latency.P99), ms(bare.Latency.P99),
+			ratio(float64(sys.Latency.P99), float64(bare.Latency.P99)), targetEscalationRatio,
+			yesNo(sys.Latency.N > 0 && bare.Latency.P99 > 0 && float64(sys.Latency.P99) <= targetEscalationRatio*float64(bare.Latency.P99)))
+		fmt.Fprintf(tw, " first page max (ms)\t %s\t %s\t -\t -\t -\n", ms(sys.Latency.Max), ms(bare.Latency.Max))
+		fmt.Fprintf(tw, " first page p99 from response (ms)\t %s\t -\t -\t -\t -\n", ms(x.FromResponse.P99))
+		fmt.Fprintf(tw, " incidents paged (all delivered?)\t %d/%d\t %d/%d\t -\t all, once\t %s\n", sys.Delivered, sys.Expected,
+			bare.Delivered, bare.Expected, yesNo(x.allPaged()))
+	}
 	_ = tw.Flush()
 }
 
