@@ -9,6 +9,7 @@ import (
 
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/site"
 )
 
@@ -60,6 +61,15 @@ func (r *Resolver) Node(ctx context.Context, args struct{ ID graphql.ID }) (*nod
 			return nil, err
 		}
 		return &nodeResolver{&siteResolver{r: r, s: s}}, nil
+	case kindIncident:
+		inc, err := r.incidents.Get(ctx, id)
+		if errors.Is(err, incident.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &nodeResolver{&incidentResolver{r: r, i: inc}}, nil
 	case kindEscalation:
 		e, err := r.escalations.Get(ctx, id)
 		if errors.Is(err, escalation.ErrNotFound) {

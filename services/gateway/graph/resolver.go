@@ -19,6 +19,7 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/policy"
@@ -46,6 +47,7 @@ type Resolver struct {
 	limiter     *limit.Limiter
 	schedules   *schedule.Store
 	directory   *directory.Store
+	incidents   *incident.Store
 	engine      client.Client
 	log         *slog.Logger
 
@@ -63,6 +65,7 @@ type Deps struct {
 	Limiter     *limit.Limiter
 	Schedules   *schedule.Store
 	Directory   *directory.Store
+	Incidents   *incident.Store
 	// Engine is the Temporal client decisions go through; nil records them
 	// in Postgres only.
 	Engine client.Client
@@ -73,7 +76,7 @@ type Deps struct {
 // here, and the unit test that calls it fails CI before any deploy.
 func NewSchema(d Deps, l Limits) (*graphql.Schema, error) {
 	r := &Resolver{pool: d.Pool, sites: d.Sites, escalations: d.Escalations, live: d.Live, hub: d.Hub, limiter: d.Limiter,
-		schedules: d.Schedules, directory: d.Directory, engine: d.Engine, log: d.Log}
+		schedules: d.Schedules, directory: d.Directory, incidents: d.Incidents, engine: d.Engine, log: d.Log}
 	return graphql.ParseSchema(schema.GraphQL(), r,
 		graphql.UseStringDescriptions(),
 		graphql.MaxDepth(l.MaxDepth),

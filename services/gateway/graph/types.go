@@ -53,6 +53,11 @@ func (n *nodeResolver) ToSite() (*siteResolver, bool) {
 	return s, ok
 }
 
+func (n *nodeResolver) ToIncident() (*incidentResolver, bool) {
+	i, ok := n.n.(*incidentResolver)
+	return i, ok
+}
+
 func (n *nodeResolver) ToEscalation() (*escalationResolver, bool) {
 	e, ok := n.n.(*escalationResolver)
 	return e, ok
@@ -219,7 +224,14 @@ func (e *escalationResolver) Region(ctx context.Context) *regionResolver {
 	return e.r.region(ctx, e.e.Region)
 }
 
+func (e *escalationResolver) Incident(ctx context.Context) (*incidentResolver, error) {
+	return e.r.incidentOf(ctx, e.e.IncidentID)
+}
+
 func (e *escalationResolver) Site(ctx context.Context) (*siteResolver, error) {
+	if e.e.SiteID == uuid.Nil {
+		return nil, nil // an incident's escalation without a site
+	}
 	loader := e.sites
 	if loader == nil {
 		loader = sitesFor(ctx, e.r)

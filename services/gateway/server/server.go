@@ -22,6 +22,7 @@ import (
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/health"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/postgres"
@@ -111,6 +112,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		Limiter:     limit.New(rdb, cfg.RedisPrefix, cfg.RateLimit, cfg.RateWindow, log),
 		Schedules:   schedule.NewStore(pool),
 		Directory:   directory.NewStore(pool),
+		Incidents:   incident.NewStore(pool),
 		Engine:      tc,
 		Log:         log,
 	}, cfg.Limits)

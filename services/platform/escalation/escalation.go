@@ -66,6 +66,9 @@ type Escalation struct {
 	PolicyName     string    `json:"policyName"`
 	PolicyVersion  int32     `json:"policyVersion"`
 	Disposition    *string   `json:"disposition,omitempty"`
+	// IncidentID is set for escalations of an incident raised by hand; a
+	// site's own status escalations have none (and SiteID set).
+	IncidentID *uuid.UUID `json:"incidentId,omitempty"`
 }
 
 // TimelineEntry is one step of an escalation.
@@ -123,12 +126,14 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id,
-	severity, policy_name, policy_version, disposition`
+	severity, policy_name, policy_version, disposition, incident_id`
 
 func scan(row pgx.Row) (Escalation, error) {
 	var e Escalation
-	err := row.Scan(&e.ID, &e.SiteID, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
-		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition)
+	var site uuid.NullUUID
+	err := row.Scan(&e.ID, &site, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
+		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition, &e.IncidentID)
+	e.SiteID = site.UUID // uuid.Nil for an incident's escalation without a site
 	return e, err
 }
 
@@ -142,45 +147,78 @@ func (s *Store) OpenForSite(ctx context.Context, tx pgx.Tx, t Trigger) (Escalati
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return Escalation{}, fmt.Errorf("escalation: find open: %w", err)
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return Escalation{}, fmt.Errorf("escalation: new id: %w", err)
-	}
-	// The policy in force now is frozen into this escalation: later edits
-	// change only escalations opened after them.
 	sev := SeverityFor(t.Level, t.Posture)
-	policy, err := CurrentPolicy(ctx, tx, t.Region, sev, 0)
+	esc, frozen, err := open(ctx, tx, opening{site: &t.SiteID, region: t.Region, level: t.Level, posture: t.Posture,
+		severity: sev, actor: t.Actor, note: fmt.Sprintf("%s %s/%s: %s", t.SiteCode, t.Level, t.Posture, t.Note)})
 	if err != nil {
 		return Escalation{}, err
-	}
-	var frozen *Policy
-	if policy.Version > 0 {
-		frozen = &policy
-	}
-	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, region, trigger_level, trigger_posture, workflow_id,
-		severity, policy_name, policy_version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+columns, id, t.SiteID, t.Region, t.Level, t.Posture, WorkflowID(id),
-		string(sev), policy.Name, policy.Version))
-	if err != nil {
-		return Escalation{}, fmt.Errorf("escalation: insert: %w", err)
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO escalation_timeline (escalation_id, at, kind, actor, note) VALUES ($1, $2, $3, $4, $5)`,
-		esc.ID, esc.StartedAt, KindOpened, t.Actor, fmt.Sprintf("%s %s/%s: %s", t.SiteCode, t.Level, t.Posture, t.Note))
-	if err := audit.Queue(ctx, b, audit.Entry{Actor: t.Actor, Action: "escalation.open", ObjectType: "Escalation",
-		ObjectID: esc.ID.String(), After: esc}); err != nil {
-		return Escalation{}, err
-	}
 	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationOpened, OpenedEvent{Escalation: esc, Policy: frozen, SiteCode: t.SiteCode, SiteName: t.SiteName, Note: t.Note}); err != nil {
-		return Escalation{}, err
-	}
-	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: esc}); err != nil {
 		return Escalation{}, err
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Escalation{}, fmt.Errorf("escalation: open: %w", err)
 	}
 	return esc, nil
+}
+
+type opening struct {
+	site, incident         *uuid.UUID
+	region, level, posture string
+	severity               Severity
+	actor, note            string
+}
+
+// open inserts an escalation with the policy in force for its region and
+// severity frozen into it (later edits change only escalations opened after
+// them), its OPENED step, its audit row and its escalationUpdated event. The
+// caller announces it to the relay.
+func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Escalation{}, nil, fmt.Errorf("escalation: new id: %w", err)
+	}
+	policy, err := CurrentPolicy(ctx, tx, o.region, o.severity, 0)
+	if err != nil {
+		return Escalation{}, nil, err
+	}
+	var frozen *Policy
+	if policy.Version > 0 {
+		frozen = &policy
+	}
+	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, incident_id, region, trigger_level, trigger_posture,
+		workflow_id, severity, policy_name, policy_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+columns, id, o.site, o.incident, o.region, o.level, o.posture,
+		WorkflowID(id), string(o.severity), policy.Name, policy.Version))
+	if err != nil {
+		return Escalation{}, nil, fmt.Errorf("escalation: insert: %w", err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO escalation_timeline (escalation_id, at, kind, actor, note) VALUES ($1, $2, $3, $4, $5)`,
+		esc.ID, esc.StartedAt, KindOpened, o.actor, o.note)
+	if err := audit.Queue(ctx, b, audit.Entry{Actor: o.actor, Action: "escalation.open", ObjectType: "Escalation",
+		ObjectID: esc.ID.String(), After: esc}); err != nil {
+		return Escalation{}, nil, err
+	}
+	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: esc}); err != nil {
+		return Escalation{}, nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Escalation{}, nil, fmt.Errorf("escalation: open: %w", err)
+	}
+	return esc, frozen, nil
+}
+
+// OpenForIncident opens the escalation of one region of an incident, inside
+// the caller's transaction, and returns what the relay needs to start it.
+func OpenForIncident(ctx context.Context, tx pgx.Tx, incidentID uuid.UUID, region string, sev Severity, title, kind, actor string) (OpenedEvent, error) {
+	esc, frozen, err := open(ctx, tx, opening{incident: &incidentID, region: region, level: string(sev), posture: kind,
+		severity: sev, actor: actor, note: fmt.Sprintf("%s %s: %s", sev, kind, title)})
+	if err != nil {
+		return OpenedEvent{}, err
+	}
+	return OpenedEvent{Escalation: esc, Policy: frozen, SiteName: title, Note: title}, nil
 }
 
 // Get returns one escalation.
@@ -193,6 +231,15 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (Escalation, error) {
 		return Escalation{}, fmt.Errorf("escalation: get %s: %w", id, err)
 	}
 	return e, nil
+}
+
+// ForIncident returns an incident's escalations, one per region.
+func (s *Store) ForIncident(ctx context.Context, incidentID uuid.UUID) ([]Escalation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations WHERE incident_id = $1 ORDER BY region`, incidentID)
+	if err != nil {
+		return nil, fmt.Errorf("escalation: for incident: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Escalation, error) { return scan(r) })
 }
 
 // Filter narrows List. Zero values match everything.

@@ -19,6 +19,7 @@ const (
 	TopicSiteStatusChanged = "site.status_changed"
 	TopicEscalationOpened  = "escalation.opened"
 	TopicEscalationChanged = "escalation.changed"
+	TopicIncidentOpened    = "incident.opened"
 )
 
 // Enqueue adds an event to the outbox inside tx. The caller's trace context

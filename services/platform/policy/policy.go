@@ -20,10 +20,11 @@ const (
 	ResolveEscalation     Action = "escalation.resolve"
 	ManageSchedule        Action = "schedule.manage"
 	ManagePolicies        Action = "policy.manage"
+	RaiseIncident         Action = "incident.raise"
 )
 
 // Mutations lists every action that changes state, for the policy matrix test.
-var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies}
+var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies, RaiseIncident}
 
 // ErrForbidden is what a denied caller sees.
 var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")
@@ -48,7 +49,7 @@ func Allow(id auth.Identity, action Action, region string) error {
 		return nil
 	}
 	switch action {
-	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule:
+	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, RaiseIncident:
 		if id.HasRole(auth.RoleRegionalManager) && id.InRegion(region) {
 			return nil
 		}

@@ -10,15 +10,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/site"
 	wf "meridian.dev/workflows/escalation"
+	incidentwf "meridian.dev/workflows/incident"
 )
 
 // SiteStatusEvent is what subscribers of siteStatusChanged receive on the
@@ -48,6 +51,7 @@ func (h *Handlers) Register(r *outbox.Relay) {
 	r.Handle(outbox.TopicSiteStatusChanged, h.siteStatusChanged)
 	r.Handle(outbox.TopicEscalationOpened, h.escalationOpened)
 	r.Handle(outbox.TopicEscalationChanged, h.escalationChanged)
+	r.Handle(outbox.TopicIncidentOpened, h.incidentOpened)
 }
 
 func (h *Handlers) siteStatusChanged(ctx context.Context, m outbox.Message) error {
@@ -67,26 +71,50 @@ func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error
 	if err := json.Unmarshal(m.Payload, &ev); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
+	return h.start(ctx, ev.Escalation.WorkflowID, wf.WorkflowName, h.escalationInput(ev))
+}
+
+func (h *Handlers) incidentOpened(ctx context.Context, m outbox.Message) error {
+	var ev incident.OpenedEvent
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	in := incidentwf.Input{IncidentID: ev.Incident.ID.String(), Title: ev.Incident.Title}
+	for _, e := range ev.Escalations {
+		in.Escalations = append(in.Escalations, h.escalationInput(e))
+	}
+	return h.start(ctx, ev.Incident.WorkflowID, incidentwf.WorkflowName, in)
+}
+
+// escalationInput freezes an opened escalation into its workflow's input.
+func (h *Handlers) escalationInput(ev escalation.OpenedEvent) wf.Input {
 	e := ev.Escalation
 	in := wf.Input{
-		EscalationID: e.ID.String(), SiteID: e.SiteID.String(), SiteCode: ev.SiteCode, SiteName: ev.SiteName,
+		EscalationID: e.ID.String(), SiteCode: ev.SiteCode, SiteName: ev.SiteName,
 		Region: e.Region, Level: e.TriggerLevel, Posture: e.TriggerPosture, Note: ev.Note,
 		Policy: wf.DefaultPolicy(e.Region, h.TierWait),
+	}
+	if e.SiteID != uuid.Nil {
+		in.SiteID = e.SiteID.String()
 	}
 	if ev.Policy != nil {
 		in.Policy = wf.FromStored(*ev.Policy) // frozen when the escalation opened
 	}
+	return in
+}
+
+// start starts a workflow once: the ID is deterministic, so a replayed row
+// finds it already there and must not start a second one, even after it
+// finished. The SDK then returns the existing run, not an error (the relay
+// test replays rows to prove it).
+func (h *Handlers) start(ctx context.Context, id, name string, in any) error {
 	_, err := h.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        e.WorkflowID,
-		TaskQueue: h.TaskQueue,
-		// The ID is deterministic: a replayed row finds the workflow already
-		// there and must not start a second one, even after it finished. The
-		// SDK then returns the existing run, not an error (the test replays
-		// rows to prove it).
+		ID:                    id,
+		TaskQueue:             h.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, wf.WorkflowName, in)
+	}, name, in)
 	if err != nil {
-		return fmt.Errorf("start escalation workflow %s: %w", e.WorkflowID, err)
+		return fmt.Errorf("start %s %s: %w", name, id, err)
 	}
 	return nil
 }

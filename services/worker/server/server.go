@@ -27,6 +27,7 @@ import (
 	"meridian.dev/worker/relay"
 	"meridian.dev/workflows/engine"
 	wf "meridian.dev/workflows/escalation"
+	incidentwf "meridian.dev/workflows/incident"
 )
 
 // Config is every setting of the worker.
@@ -164,6 +165,7 @@ func runTemporalWorker(ctx context.Context, tc client.Client, taskQueue string, 
 	for {
 		w := worker.New(tc, taskQueue, worker.Options{})
 		wf.Register(w, activities)
+		incidentwf.Register(w)
 		err := w.Start()
 		if err == nil {
 			<-ctx.Done()

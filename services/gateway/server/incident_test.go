@@ -1,0 +1,157 @@
+package server_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"meridian.dev/platform/testenv"
+	wf "meridian.dev/workflows/escalation"
+)
+
+const raiseMutation = `mutation($input: RaiseIncidentInput!) {
+  raiseIncident(input: $input) { incident { id title severity regions { code } escalations { id region { code } status policy { version } } } }
+}`
+
+const incidentQuery = `query($id: ID!) {
+  incident(id: $id) { title sites { code } escalations { id status tier acknowledgedBy region { code } site { code } incident { title } } }
+}`
+
+type incidentView struct {
+	ID, Title, Severity string
+	Regions             []struct{ Code string }
+	Sites               []struct{ Code string }
+	Escalations         []struct {
+		ID, Status     string
+		Tier           int
+		AcknowledgedBy *string
+		Region         struct{ Code string }
+		Site           *struct{ Code string }
+		Incident       *struct{ Title string }
+	}
+}
+
+// TestRaiseIncidentEscalatesInEveryRegion: an incident touching EMEA (named)
+// and APAC (through a Singapore site) opens one escalation per region under
+// one parent workflow; each region's managers are paged; each region sees
+// the other's state; resolving both ends the parent.
+func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	input := map[string]any{"title": "Cyber attack on regional networks", "severity": "SEV2", "kind": "cyber",
+		"regions": []string{"EMEA"}, "siteIds": []string{s.site(t, "SIN-HQ").ID}}
+	var raised struct {
+		RaiseIncident struct{ Incident incidentView }
+	}
+	s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": input}).decode(t, &raised)
+	inc := raised.RaiseIncident.Incident
+	var regions []string
+	for _, e := range inc.Escalations {
+		regions = append(regions, e.Region.Code)
+	}
+	if inc.Severity != "SEV2" || !slices.Equal(regions, []string{"APAC", "EMEA"}) {
+		t.Fatalf("raiseIncident answered %+v, want SEV2 escalating in APAC and EMEA", inc)
+	}
+
+	for _, want := range []struct{ region, manager string }{{"EMEA", "rm-emea-emil"}, {"APAC", "rm-apac-aiko"}} {
+		page := s.waitPage(t, want.region+" tier-1", func(p receivedPage) bool { return p.Page.Region == want.region && p.Page.Tier == 1 })
+		if got := recipients(page); !slices.Equal(got, []string{want.manager}) || page.Page.SiteName != inc.Title {
+			t.Fatalf("%s tier 1 paged %v about %q, want %s about the incident", want.region, got, page.Page.SiteName, want.manager)
+		}
+	}
+
+	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// EMEA acknowledges once its workflow has taken in whom it paged (the
+	// receiver may see the page a moment before the activity reports it);
+	// APAC sees it, and stays open itself.
+	emea := inc.Escalations[1]
+	var emeaWorkflow string
+	if err := s.Pool.QueryRow(ctx, `SELECT workflow_id FROM escalations WHERE region = 'EMEA' AND incident_id IS NOT NULL`).Scan(&emeaWorkflow); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var st wf.State
+		if v, err := tc.QueryWorkflow(ctx, emeaWorkflow, "", wf.QueryState); err == nil && v.Get(&st) == nil && slices.Contains(st.Paged, "rm-emea-emil") {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the EMEA escalation never recorded whom it paged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.GW.query(t, s.token(t, "rm-emea-emil"), decideMutation, map[string]any{"id": emea.ID, "disposition": "IMPACT"}).decode(t, &struct{}{})
+	var view struct{ Incident incidentView }
+	s.GW.query(t, s.token(t, "rm-apac-aiko"), incidentQuery, map[string]any{"id": inc.ID}).decode(t, &view)
+	got := map[string]string{}
+	for _, e := range view.Incident.Escalations {
+		got[e.Region.Code] = e.Status
+		if e.Incident == nil || e.Incident.Title != inc.Title {
+			t.Errorf("escalation %s does not point back to its incident", e.ID)
+		}
+	}
+	if got["EMEA"] != "ACKNOWLEDGED" || got["APAC"] != "OPEN" || len(view.Incident.Sites) != 1 || view.Incident.Sites[0].Code != "SIN-HQ" {
+		t.Fatalf("incident as APAC sees it: %+v", view.Incident)
+	}
+
+	for _, e := range inc.Escalations {
+		s.GW.query(t, s.token(t, "gl-ada"), resolveMutation, map[string]any{"id": e.ID}).decode(t, &struct{}{})
+	}
+	var node struct{ Node struct{ ID string } }
+	s.GW.query(t, s.token(t, "au-aude"), `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": inc.ID}).decode(t, &node)
+	if node.Node.ID != inc.ID {
+		t.Fatalf("node(id) of the incident = %+v", node.Node)
+	}
+	var incidentRow string
+	if err := s.Pool.QueryRow(ctx, `SELECT workflow_id FROM incidents`).Scan(&incidentRow); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.GetWorkflow(ctx, incidentRow, "").Get(ctx, nil); err != nil {
+		t.Fatalf("the incident's workflow %s did not complete after both regions resolved: %v", incidentRow, err)
+	}
+}
+
+func TestRaiseIncidentRefusals(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{NoWorker: true})
+	good := func() map[string]any {
+		return map[string]any{"title": "Flood", "severity": "SEV1", "kind": "flood", "regions": []string{"EMEA"}}
+	}
+	s.unchanged(t, func() {
+		bad := good()
+		bad["regions"] = []string{"APAC"}
+		s.GW.query(t, s.token(t, "rm-emea-emil"), raiseMutation, map[string]any{"input": bad}).refused(t, "FORBIDDEN")
+		s.GW.query(t, s.token(t, "tt-theo"), raiseMutation, map[string]any{"input": good()}).refused(t, "FORBIDDEN")
+		bad = good()
+		bad["title"] = "  "
+		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "title")
+		bad = good()
+		bad["regions"] = []string{"MARS"}
+		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "regions")
+		bad = good()
+		bad["regions"] = []string{}
+		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "regions")
+		bad = good()
+		bad["latitude"] = 48.0
+		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "latitude")
+		bad["longitude"] = 300.0
+		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "longitude")
+	})
+	// A regional manager may raise one in their own region.
+	var raised struct {
+		RaiseIncident struct{ Incident incidentView }
+	}
+	s.GW.query(t, s.token(t, "rm-emea-emil"), raiseMutation, map[string]any{"input": good()}).decode(t, &raised)
+	if n := len(raised.RaiseIncident.Incident.Escalations); n != 1 {
+		t.Fatalf("EMEA-only incident has %d escalations, want 1", n)
+	}
+}
