@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"meridian.dev/platform/directory"
 	esc "meridian.dev/platform/escalation"
@@ -116,7 +117,10 @@ type Activities struct {
 	Directory   *directory.Store
 	Schedules   *schedule.Store
 	Pager       *Pager
-	Log         *slog.Logger
+	// TierWait is the default policy's wait, for hand-offs to a region with
+	// no written policy.
+	TierWait time.Duration
+	Log      *slog.Logger
 }
 
 // Page pages every person the tier targets, unless Postgres already shows
@@ -248,6 +252,23 @@ func (a *Activities) Decide(ctx context.Context, req DecideRequest) error {
 		return fmt.Errorf("decide: unknown decision %q", req.Kind)
 	}
 	return err
+}
+
+// HandOff records a hand-off in Postgres and returns the receiving region's
+// policy, to be frozen into the escalation from now on.
+func (a *Activities) HandOff(ctx context.Context, req HandOffRequest) (HandOffResult, error) {
+	id, err := uuid.Parse(req.EscalationID)
+	if err != nil {
+		return HandOffResult{}, fmt.Errorf("hand off: bad escalation id: %w", err)
+	}
+	_, policy, err := a.Escalations.HandOff(ctx, req.HandOff.Actor, id, req.HandOff.ToRegion, req.HandOff.Note)
+	if err != nil {
+		return HandOffResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "HAND_OFF", err)
+	}
+	if policy.Version == 0 {
+		return HandOffResult{Policy: DefaultPolicy(req.HandOff.ToRegion, a.TierWait)}, nil
+	}
+	return HandOffResult{Policy: FromStored(policy)}, nil
 }
 
 // RecordStep writes a workflow step to the timeline.

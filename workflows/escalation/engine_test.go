@@ -44,7 +44,7 @@ type updateOutcome struct {
 }
 
 // update sends an update and records its outcome.
-func (h *harness) update(name string, d Decision, out *updateOutcome) {
+func (h *harness) update(name string, d any, out *updateOutcome) {
 	h.env.UpdateWorkflow(name, "", &testUpdateCallback{out: out}, d)
 }
 
@@ -174,6 +174,47 @@ func TestAcknowledgedButUnresolvedIsPagedAgain(t *testing.T) {
 		require.Equal(t, i > 0, pages[i].Req.Reminder)
 		require.Equal(t, i+1, pages[i].Req.Round)
 	}
+	require.Equal(t, StateResolved, state.Status)
+	require.Equal(t, "tier1-person", state.AcknowledgedBy)
+}
+
+func TestHandOffPagesTheReceivingRegionsFirstTier(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	withDecide(h)
+	apac := Policy{Name: "apac", Version: 2, Tiers: []Tier{{Name: "apac managers", Targets: []Target{{Role: "regional_manager", Region: "APAC"}}, Wait: 30 * time.Minute}}}
+	var handOffs []HandOffRequest
+	h.env.OnActivity(ActivityHandOff, mock.Anything, mock.Anything).Return(func(ctx context.Context, req HandOffRequest) (HandOffResult, error) {
+		handOffs = append(handOffs, req)
+		return HandOffResult{Policy: apac}, nil
+	})
+	var handed, same, ack updateOutcome
+	h.at(2*time.Minute, func() {
+		h.update(UpdateHandOff, HandOff{Decision: Decision{Actor: "lead", Roles: []string{"global_lead"}, Note: "night shift"}, ToRegion: "APAC"}, &handed)
+	})
+	h.at(3*time.Minute, func() {
+		h.update(UpdateHandOff, HandOff{Decision: Decision{Actor: "lead"}, ToRegion: "APAC"}, &same)
+	})
+	h.at(4*time.Minute, func() { h.update(UpdateAcknowledge, Decision{Actor: "tier1-person", Disposition: "IMPACT"}, &ack) })
+	h.at(5*time.Minute, func() { h.signal(SignalResolve, "lead") })
+	state, _ := h.run()
+
+	require.NoError(t, handed.err)
+	require.Equal(t, "APAC", handed.state.Region)
+	require.Equal(t, []string{"EMEA"}, handed.state.HandedBy, "the giving region is remembered")
+	require.Equal(t, StateOpen, handed.state.Status)
+	require.Len(t, handOffs, 1)
+	require.Equal(t, "EMEA", handOffs[0].FromRegion)
+	require.Equal(t, RejectInvalid, rejectionType(same.err), "handing off to the owning region: %v", same.err)
+
+	pages := h.pageCalls()
+	require.Len(t, pages, 2)
+	require.Equal(t, "APAC", pages[1].Req.Input.Region)
+	require.Equal(t, "apac", pages[1].Req.Input.Policy.Name, "the receiving region's policy is frozen in")
+	require.Equal(t, 1, pages[1].Req.Tier, "the receiving region's first tier")
+	require.Equal(t, 2*time.Minute, pages[1].At, "paged at the hand-off")
+	require.Equal(t, 2, pages[1].Req.Round, "a fresh round keeps idempotency keys apart")
+	require.NoError(t, ack.err, "the receiving region's paged person takes it")
 	require.Equal(t, StateResolved, state.Status)
 	require.Equal(t, "tier1-person", state.AcknowledgedBy)
 }

@@ -12,4 +12,5 @@ func Register(w worker.Registry, a *Activities) {
 	w.RegisterActivityWithOptions(a.Page, activity.RegisterOptions{Name: ActivityPage})
 	w.RegisterActivityWithOptions(a.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
 	w.RegisterActivityWithOptions(a.Decide, activity.RegisterOptions{Name: ActivityDecide})
+	w.RegisterActivityWithOptions(a.HandOff, activity.RegisterOptions{Name: ActivityHandOff})
 }

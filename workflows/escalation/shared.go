@@ -33,6 +33,7 @@ const (
 	UpdateAcknowledge = "acknowledge"
 	UpdateResolve     = "resolve"
 	UpdateEscalateNow = "escalateNow"
+	UpdateHandOff     = "handOff"
 )
 
 // Error types of rejected updates, mapped by the gateway onto API codes.
@@ -47,6 +48,7 @@ const (
 	ActivityPage       = "Page"
 	ActivityRecordStep = "RecordStep"
 	ActivityDecide     = "Decide"
+	ActivityHandOff    = "HandOff"
 )
 
 // Target says whom a tier pages, resolved when the tier is paged (so a
@@ -128,6 +130,25 @@ type Decision struct {
 	Disposition string   `json:"disposition,omitempty"`
 }
 
+// HandOff passes an escalation to another region, at a shift change.
+type HandOff struct {
+	Decision
+	ToRegion string `json:"toRegion"`
+}
+
+// HandOffRequest asks the HandOff activity to record the hand-off and find
+// the receiving region's policy.
+type HandOffRequest struct {
+	EscalationID string  `json:"escalationId"`
+	FromRegion   string  `json:"fromRegion"`
+	HandOff      HandOff `json:"handOff"`
+}
+
+// HandOffResult is the receiving region's policy, frozen from now on.
+type HandOffResult struct {
+	Policy Policy `json:"policy"`
+}
+
 // DecideRequest asks the Decide activity to record a decision in Postgres.
 type DecideRequest struct {
 	EscalationID string   `json:"escalationId"`
@@ -155,6 +176,9 @@ type State struct {
 	// Paged lists everyone paged so far; they, and global leads, may
 	// acknowledge.
 	Paged []string `json:"paged,omitempty"`
+	// Region owns the escalation now; it changes with each hand-off.
+	Region   string   `json:"region,omitempty"`
+	HandedBy []string `json:"handedBy,omitempty"` // regions that handed it off, in order
 }
 
 // PageRequest asks the Page activity to page one tier.

@@ -23,7 +23,7 @@ var Dispositions = []string{"NO_IMPACT", "IMPACT", "DUPLICATE", "FALSE_ALARM"}
 // take effect) or as signals from the outbox relay when Postgres recorded
 // them first (the path that keeps working while Temporal is unreachable).
 func Workflow(ctx workflow.Context, in Input) (State, error) {
-	w := &run{in: in, state: State{Status: StateOpen, Round: 1}}
+	w := &run{in: in, state: State{Status: StateOpen, Round: 1, Region: in.Region}}
 	if err := w.handle(ctx); err != nil {
 		return w.state, err
 	}
@@ -35,6 +35,9 @@ type run struct {
 	state State
 	// escalate is set by the escalateNow update: stop waiting on this tier.
 	escalate bool
+	// handedOff is set by the handOff update: start again at the receiving
+	// region's first tier.
+	handedOff bool
 
 	ackCh, resolveCh workflow.ReceiveChannel
 	wake             workflow.Channel
@@ -125,6 +128,33 @@ func (w *run) handle(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
+	err = workflow.SetUpdateHandlerWithOptions(ctx, UpdateHandOff, func(ctx workflow.Context, h HandOff) (State, error) {
+		_, stepCtx := w.activityContexts(ctx)
+		var res HandOffResult
+		err := workflow.ExecuteActivity(stepCtx, ActivityHandOff, HandOffRequest{EscalationID: w.in.EscalationID, FromRegion: w.in.Region, HandOff: h}).Get(ctx, &res)
+		if err != nil {
+			return w.state, err
+		}
+		w.state.HandedBy = append(w.state.HandedBy, w.in.Region)
+		w.in.Region, w.in.Policy = h.ToRegion, res.Policy
+		w.state.Region, w.state.Status, w.state.AcknowledgedBy, w.state.Disposition = h.ToRegion, StateOpen, "", ""
+		w.handedOff = true
+		w.wake.SendAsync(true)
+		return w.state, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(h HandOff) error {
+		switch {
+		case w.state.Status == StateResolved:
+			return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
+		case h.ToRegion == "" || h.ToRegion == w.in.Region:
+			return temporal.NewApplicationError("hand off to another region than "+w.in.Region, RejectInvalid)
+		case w.handedOff:
+			return temporal.NewApplicationError("a hand-off is already under way", RejectConflict)
+		}
+		return nil
+	}})
+	if err != nil {
+		return err
+	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateEscalateNow, func(ctx workflow.Context, d Decision) (State, error) {
 		if err := decide(ctx, UpdateEscalateNow, d); err != nil {
 			return w.state, err
@@ -172,7 +202,6 @@ func (w *run) acknowledged(d Decision) {
 
 func (w *run) climb(ctx workflow.Context) error {
 	pageCtx, stepCtx := w.activityContexts(ctx)
-	tiers := w.in.Policy.Tiers
 	recordStep := func(kind, note string, tierNo int, key string) error {
 		return workflow.ExecuteActivity(stepCtx, ActivityRecordStep, StepRequest{
 			EscalationID: w.in.EscalationID, Kind: kind, Tier: tierNo, Note: note, DedupeKey: key,
@@ -191,7 +220,7 @@ func (w *run) climb(ctx workflow.Context) error {
 		err := workflow.ExecuteActivity(pageCtx, ActivityPage, PageRequest{Input: w.in, Tier: tierNo, Round: w.state.Round, Reminder: reminder}).Get(ctx, &res)
 		w.state.Tier = tierNo
 		if err != nil {
-			return recordStep("PAGE_FAILED", fmt.Sprintf("tier %d (%s): %v", tierNo, tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
+			return recordStep("PAGE_FAILED", fmt.Sprintf("tier %d (%s): %v", tierNo, w.in.Policy.Tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
 		}
 		for _, p := range res.Recipients {
 			if !slices.Contains(w.state.Paged, p) {
@@ -206,9 +235,31 @@ func (w *run) climb(ctx workflow.Context) error {
 		return nil
 	}
 
+	// Each pass climbs one region's policy; a hand-off starts another pass
+	// at the receiving region's first tier.
+	for pass := 0; ; pass++ {
+		if pass > 0 {
+			w.handedOff = false
+			w.state.Round++ // fresh idempotency keys for the new region's pages
+		}
+		if err := w.climbPolicy(ctx, page, recordStep, key); err != nil {
+			return err
+		}
+		if !w.handedOff {
+			break
+		}
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// climbPolicy pages the current policy's tiers (and rounds), then waits for
+// the resolution, re-paging on the acknowledgement time-out. It returns early
+// when the escalation is handed off.
+func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, recordStep func(string, string, int, string) error, key func(int, string) string) error {
+	tiers := w.in.Policy.Tiers
 	start := 0
 	for {
-		for i := start; i < len(tiers) && w.state.Status == StateOpen; i++ {
+		for i := start; i < len(tiers) && w.state.Status == StateOpen && !w.handedOff; i++ {
 			tierNo := i + 1
 			if err := page(tierNo, false); err != nil {
 				return err
@@ -217,6 +268,9 @@ func (w *run) climb(ctx workflow.Context) error {
 				break
 			}
 			timedOut := w.wait(ctx, tiers[i].Wait)
+			if w.handedOff {
+				return nil
+			}
 			if w.escalate {
 				w.escalate = false // the update recorded ESCALATED
 				continue
@@ -227,6 +281,9 @@ func (w *run) climb(ctx workflow.Context) error {
 					return err
 				}
 			}
+		}
+		if w.handedOff {
+			return nil
 		}
 		if w.state.Status != StateOpen {
 			break
@@ -253,7 +310,7 @@ func (w *run) climb(ctx workflow.Context) error {
 
 	// Acknowledged, or every round paged: wait for the resolution. With an
 	// acknowledgement time-out, remind the current tier each time it passes.
-	for w.state.Status != StateResolved {
+	for w.state.Status != StateResolved && !w.handedOff {
 		var reminderDue time.Duration
 		if w.state.Status == StateAcknowledged {
 			reminderDue = w.in.Policy.AckTimeout
@@ -269,8 +326,7 @@ func (w *run) climb(ctx workflow.Context) error {
 			}
 		}
 	}
-	// Let an update being handled finish before the workflow completes.
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return nil
 }
 
 func adopt(state *State, status string) {

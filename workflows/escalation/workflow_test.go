@@ -79,6 +79,7 @@ func newHarness(t *testing.T, page func(req PageRequest, attempt int32) (PageRes
 	h.env.RegisterActivityWithOptions(stub.Page, activity.RegisterOptions{Name: ActivityPage})
 	h.env.RegisterActivityWithOptions(stub.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
 	h.env.RegisterActivityWithOptions(stub.Decide, activity.RegisterOptions{Name: ActivityDecide})
+	h.env.RegisterActivityWithOptions(stub.HandOff, activity.RegisterOptions{Name: ActivityHandOff})
 
 	h.env.OnActivity(ActivityPage, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, req PageRequest) (PageResult, error) {
@@ -379,6 +380,6 @@ func TestWorkflowStatesMatchPostgresStatuses(t *testing.T) {
 // core is the part of State the tests before rounds and paged lists
 // compared; tests of those compare them on their own.
 func core(s State) State {
-	s.Round, s.Paged = 0, nil
+	s.Round, s.Paged, s.Region, s.HandedBy = 0, nil, "", nil
 	return s
 }

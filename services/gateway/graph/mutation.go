@@ -135,6 +135,58 @@ func (r *Resolver) EscalateNow(ctx context.Context, args struct{ Input escalatio
 	return r.decide(ctx, args.Input, escalateNow)
 }
 
+type handOffInput struct {
+	EscalationID     graphql.ID
+	ToRegion         string
+	Note             *string
+	ClientMutationID *string
+}
+
+// HandOffEscalation resolves Mutation.handOffEscalation: managers of the
+// region that owns the escalation, global leads and admins. It needs the
+// workflow: the receiving region's paging starts there.
+func (r *Resolver) HandOffEscalation(ctx context.Context, args struct{ Input handOffInput }) (*escalationPayload, error) {
+	id, err := r.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	escID, err := parseID(in.EscalationID, kindEscalation, "escalationId")
+	if err != nil {
+		return nil, err
+	}
+	note := deref(in.Note, "")
+	if utf8.RuneCountInString(note) > escalation.MaxNoteLength {
+		return nil, fault.Invalid("note", "must be at most %d characters", escalation.MaxNoteLength)
+	}
+	to, err := r.checkRegion(ctx, &in.ToRegion)
+	if err != nil {
+		return nil, fault.Invalid("toRegion", "%q is not a known region", in.ToRegion)
+	}
+	e, err := r.escalations.Get(ctx, escID)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Allow(id, policy.HandOffEscalation, e.Region); err != nil {
+		return nil, err
+	}
+	if r.engine == nil {
+		return nil, errors.New("hand off: no escalation engine configured")
+	}
+	h := wf.HandOff{Decision: wf.Decision{Actor: id.Subject, Roles: id.Roles, Note: note}, ToRegion: to}
+	if err := r.update(ctx, e.WorkflowID, wf.UpdateHandOff, h); err != nil {
+		var rejected *temporal.ApplicationError
+		if errors.As(err, &rejected) && rejected.Type() != "" && rejected.Type() != "HAND_OFF" {
+			return nil, fault.New(fault.Code(rejected.Type()), rejected.Message())
+		}
+		return nil, fmt.Errorf("hand off %s: %w", e.WorkflowID, err)
+	}
+	if e, err = r.escalations.Get(ctx, escID); err != nil {
+		return nil, err
+	}
+	return &escalationPayload{escalation: &escalationResolver{r: r, e: e}, clientMutationID: in.ClientMutationID}, nil
+}
+
 // escalateNow is checked with the acknowledge rule: whoever may stop the
 // climb may also hurry it.
 const escalateNow = policy.Action("escalation.escalate_now")
@@ -204,11 +256,11 @@ func (r *Resolver) decide(ctx context.Context, in escalationDecisionInput, actio
 }
 
 // update runs a workflow update to completion, within a bound.
-func (r *Resolver) update(ctx context.Context, workflowID, name string, d wf.Decision) error {
+func (r *Resolver) update(ctx context.Context, workflowID, name string, arg any) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	handle, err := r.engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflowID, UpdateName: name, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		WorkflowID: workflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
 		return err

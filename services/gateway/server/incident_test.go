@@ -9,7 +9,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"meridian.dev/platform/testenv"
-	wf "meridian.dev/workflows/escalation"
 )
 
 const raiseMutation = `mutation($input: RaiseIncidentInput!) {
@@ -71,24 +70,10 @@ func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	// EMEA acknowledges once its workflow has taken in whom it paged (the
-	// receiver may see the page a moment before the activity reports it);
-	// APAC sees it, and stays open itself.
+	// EMEA acknowledges once its workflow has taken in whom it paged; APAC
+	// sees it, and stays open itself.
 	emea := inc.Escalations[1]
-	var emeaWorkflow string
-	if err := s.Pool.QueryRow(ctx, `SELECT workflow_id FROM escalations WHERE region = 'EMEA' AND incident_id IS NOT NULL`).Scan(&emeaWorkflow); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		var st wf.State
-		if v, err := tc.QueryWorkflow(ctx, emeaWorkflow, "", wf.QueryState); err == nil && v.Get(&st) == nil && slices.Contains(st.Paged, "rm-emea-emil") {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the EMEA escalation never recorded whom it paged")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitPaged(t, s, emea.ID, "rm-emea-emil")
 	s.GW.query(t, s.token(t, "rm-emea-emil"), decideMutation, map[string]any{"id": emea.ID, "disposition": "IMPACT"}).decode(t, &struct{}{})
 	var view struct{ Incident incidentView }
 	s.GW.query(t, s.token(t, "rm-apac-aiko"), incidentQuery, map[string]any{"id": inc.ID}).decode(t, &view)

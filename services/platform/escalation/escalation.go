@@ -435,6 +435,64 @@ func deref(s *string) string {
 	return *s
 }
 
+// HandOff passes the escalation to another region: it is open again there,
+// under that region's policy for its severity (returned; the default's waits
+// are the caller's), with a HANDED_OFF step the giving region keeps seeing.
+func (s *Store) HandOff(ctx context.Context, actor string, id uuid.UUID, toRegion, note string) (Escalation, Policy, error) {
+	var after Escalation
+	var policy Policy
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		before, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM escalations WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("escalation: hand off %s: %w", id, err)
+		}
+		if before.Status == StatusResolved {
+			return ErrAlreadyResolved
+		}
+		if before.Region == toRegion {
+			return nil // an earlier attempt already handed it off
+		}
+		if policy, err = CurrentPolicy(ctx, tx, toRegion, before.Severity, 0); err != nil {
+			return err
+		}
+		after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET region = $2, status = 'OPEN', acknowledged_by = NULL,
+			acknowledged_at = NULL, disposition = NULL, tier = 0, policy_name = $3, policy_version = $4
+			WHERE id = $1 RETURNING `+columns, id, toRegion, policy.Name, policy.Version))
+		if postgres.IsForeignKeyViolation(err) {
+			return fault.Invalid("toRegion", "%q is not a known region", toRegion)
+		}
+		if err != nil {
+			return fmt.Errorf("escalation: hand off %s: %w", id, err)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, 'HANDED_OFF', $2, $3)`,
+			id, actor, strings.TrimSpace(fmt.Sprintf("from %s to %s. %s", before.Region, toRegion, note)))
+		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: "escalation.hand_off", ObjectType: "Escalation",
+			ObjectID: id.String(), Before: before, After: after}); err != nil {
+			return err
+		}
+		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: after}); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return Escalation{}, Policy{}, err
+	}
+	if after.ID == uuid.Nil { // already handed off: answer with what is there
+		if after, err = s.Get(ctx, id); err != nil {
+			return Escalation{}, Policy{}, err
+		}
+		if policy, err = CurrentPolicy(ctx, s.pool, toRegion, after.Severity, 0); err != nil {
+			return Escalation{}, Policy{}, err
+		}
+	}
+	return after, policy, nil
+}
+
 // HasStep reports whether a step with the dedupe key is on a timeline. An
 // error reads as "no": the caller then does the step, and RecordStep's
 // dedupe keeps the timeline right.

@@ -21,10 +21,11 @@ const (
 	ManageSchedule        Action = "schedule.manage"
 	ManagePolicies        Action = "policy.manage"
 	RaiseIncident         Action = "incident.raise"
+	HandOffEscalation     Action = "escalation.hand_off"
 )
 
 // Mutations lists every action that changes state, for the policy matrix test.
-var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies, RaiseIncident}
+var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies, RaiseIncident, HandOffEscalation}
 
 // ErrForbidden is what a denied caller sees.
 var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")
@@ -49,7 +50,7 @@ func Allow(id auth.Identity, action Action, region string) error {
 		return nil
 	}
 	switch action {
-	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, RaiseIncident:
+	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, RaiseIncident, HandOffEscalation:
 		if id.HasRole(auth.RoleRegionalManager) && id.InRegion(region) {
 			return nil
 		}

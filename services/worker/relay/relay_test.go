@@ -359,7 +359,7 @@ func TestRelayDrivesTheEscalationWorkflow(t *testing.T) {
 	if err := tc.GetWorkflow(getCtx, wid, "").Get(getCtx, &final); err != nil {
 		t.Fatalf("workflow result: %v", err)
 	}
-	final.Round, final.Paged = 0, nil // compared in the workflow's own tests
+	final.Round, final.Paged, final.Region = 0, nil, "" // compared in the workflow's own tests
 	if want := (wf.State{Status: wf.StateResolved, Tier: 1, AcknowledgedBy: "mgr-emea", ResolvedBy: "lead"}); !reflect.DeepEqual(final, want) {
 		t.Fatalf("workflow result = %+v, want %+v", final, want)
 	}

@@ -116,6 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Directory:   directory.NewStore(pool),
 		Schedules:   schedule.NewStore(pool),
 		Pager:       wf.NewPager(cfg.PagerURL, cfg.PagerSecret),
+		TierWait:    cfg.TierWait,
 		Log:         log,
 	}
 
