@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 )
 
 // Tests of the engine's updates, repeats and acknowledgement time-outs, in
@@ -217,4 +219,51 @@ func TestHandOffPagesTheReceivingRegionsFirstTier(t *testing.T) {
 	require.NoError(t, ack.err, "the receiving region's paged person takes it")
 	require.Equal(t, StateResolved, state.Status)
 	require.Equal(t, "tier1-person", state.AcknowledgedBy)
+}
+
+// TestLongWaitContinuesAsNew: reminders every minute for hours grow the
+// history; past the limit the run continues as new, carrying its state.
+func TestLongWaitContinuesAsNew(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	withDecide(h)
+	h.env.SetTestTimeout(20 * time.Second)
+	h.in.Policy.AckTimeout = time.Minute
+	h.in.HistoryLimit = 60
+	h.at(30*time.Second, func() {
+		h.update(UpdateAcknowledge, Decision{Actor: "tier1-person", Disposition: "IMPACT"}, &updateOutcome{})
+	})
+	// The test environment keeps no real history: say how long it has grown.
+	h.at(3*time.Minute+30*time.Second, func() { h.env.SetCurrentHistoryLength(61) })
+	h.start = h.env.Now()
+	h.env.ExecuteWorkflow(WorkflowName, h.in)
+	require.True(t, h.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(h.env.GetWorkflowError(), &can), "want continue-as-new, got %v", h.env.GetWorkflowError())
+	var next Input
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.Resume)
+	require.Equal(t, StateAcknowledged, next.Resume.Status)
+	require.Equal(t, "tier1-person", next.Resume.AcknowledgedBy)
+	require.Greater(t, next.Resume.Round, 2, "reminders ran before the hand-over to a new run")
+	require.Equal(t, h.in.Policy, next.Policy, "the frozen policy travels on")
+}
+
+// TestResumedRunOnlyWaits: a run continued from a waiting one pages nobody
+// until its reminder is due, and ends at the resolution.
+func TestResumedRunOnlyWaits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	h.in.Policy.AckTimeout = 10 * time.Minute
+	h.in.Resume = &State{Status: StateAcknowledged, Tier: 2, Round: 7, AcknowledgedBy: "alice", Region: "EMEA", Paged: []string{"alice"}}
+	h.at(15*time.Minute, func() { h.signal(SignalResolve, "bob") })
+	state, _ := h.run()
+	pages := h.pageCalls()
+	require.Len(t, pages, 1, "only the reminder at 10 minutes")
+	require.Equal(t, 10*time.Minute, pages[0].At)
+	require.Equal(t, 2, pages[0].Req.Tier)
+	require.Equal(t, 8, pages[0].Req.Round, "rounds go on from where the last run stopped")
+	require.True(t, pages[0].Req.Reminder)
+	require.Equal(t, StateResolved, state.Status)
+	require.Equal(t, "alice", state.AcknowledgedBy)
 }

@@ -119,6 +119,13 @@ type Input struct {
 	Posture      string `json:"posture"`
 	Note         string `json:"note"`
 	Policy       Policy `json:"policy"`
+	// Resume carries the state across continue-as-new: the new run goes
+	// straight to waiting for the resolution.
+	Resume *State `json:"resume,omitempty"`
+	// HistoryLimit is the history length past which a waiting escalation
+	// continues as new; 0 means 10,000 events (or earlier, when Temporal
+	// suggests it).
+	HistoryLimit int `json:"historyLimit,omitempty"`
 }
 
 // Decision is the payload of the acknowledge and resolve signals and of the

@@ -24,10 +24,38 @@ var Dispositions = []string{"NO_IMPACT", "IMPACT", "DUPLICATE", "FALSE_ALARM"}
 // them first (the path that keeps working while Temporal is unreachable).
 func Workflow(ctx workflow.Context, in Input) (State, error) {
 	w := &run{in: in, state: State{Status: StateOpen, Round: 1, Region: in.Region}}
+	if in.Resume != nil {
+		w.state, w.resumed = *in.Resume, true
+		w.in.Resume = nil
+	}
 	if err := w.handle(ctx); err != nil {
 		return w.state, err
 	}
-	return w.state, w.climb(ctx)
+	if err := w.climb(ctx); err != nil {
+		return w.state, err
+	}
+	if w.continueAsNew {
+		// A long wait (hours of acknowledgement reminders) grows the history
+		// without bound: start a fresh run that carries the state over.
+		next := w.in
+		state := w.state
+		next.Resume = &state
+		return w.state, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+	}
+	return w.state, nil
+}
+
+// defaultHistoryLimit is where a waiting escalation continues as new, unless
+// Temporal suggests it earlier.
+const defaultHistoryLimit = 10_000
+
+func (w *run) historyIsLong(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	limit := w.in.HistoryLimit
+	if limit <= 0 {
+		limit = defaultHistoryLimit
+	}
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit
 }
 
 type run struct {
@@ -38,6 +66,9 @@ type run struct {
 	// handedOff is set by the handOff update: start again at the receiving
 	// region's first tier.
 	handedOff bool
+	// resumed: this run continues an earlier one that was waiting for the
+	// resolution; continueAsNew: this run is handing over to the next.
+	resumed, continueAsNew bool
 
 	ackCh, resolveCh workflow.ReceiveChannel
 	wake             workflow.Channel
@@ -249,6 +280,7 @@ func (w *run) climb(ctx workflow.Context) error {
 			break
 		}
 	}
+	// Let an update being handled finish before the run ends.
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
@@ -258,7 +290,10 @@ func (w *run) climb(ctx workflow.Context) error {
 func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, recordStep func(string, string, int, string) error, key func(int, string) string) error {
 	tiers := w.in.Policy.Tiers
 	start := 0
-	for {
+	// A resumed run's predecessor had climbed already: only wait.
+	climbed := w.resumed
+	w.resumed = false
+	for !climbed {
 		for i := start; i < len(tiers) && w.state.Status == StateOpen && !w.handedOff; i++ {
 			tierNo := i + 1
 			if err := page(tierNo, false); err != nil {
@@ -324,6 +359,10 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 			if err := page(w.state.Tier, true); err != nil {
 				return err
 			}
+		}
+		if w.state.Status != StateResolved && !w.handedOff && w.historyIsLong(ctx) {
+			w.continueAsNew = true
+			return nil
 		}
 	}
 	return nil
