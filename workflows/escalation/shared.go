@@ -87,12 +87,10 @@ type Policy struct {
 	AckTimeout time.Duration `json:"ackTimeout,omitempty"`
 }
 
-// DefaultPolicy pages the site region's managers, then the global leads.
+// DefaultPolicy is the platform's built-in policy (the region's managers,
+// then the global leads) as workflow input.
 func DefaultPolicy(region string, tierWait time.Duration) Policy {
-	return Policy{Name: "default", Version: 1, Tiers: []Tier{
-		{Name: "regional managers", Targets: []Target{{Role: "regional_manager", Region: region}}, Wait: tierWait},
-		{Name: "global leads", Targets: []Target{{Role: "global_lead"}}, Wait: tierWait},
-	}}
+	return FromStored(esc.DefaultPolicy(region, "", tierWait))
 }
 
 // FromStored converts a policy written through the API into workflow input.

@@ -146,30 +146,16 @@ type handOffInput struct {
 // region that owns the escalation, global leads and admins. It needs the
 // workflow: the receiving region's paging starts there.
 func (r *Resolver) HandOffEscalation(ctx context.Context, args struct{ Input handOffInput }) (*escalationPayload, error) {
-	id, err := r.actor(ctx)
-	if err != nil {
-		return nil, err
-	}
 	in := args.Input
-	escID, err := parseID(in.EscalationID, kindEscalation, "escalationId")
-	if err != nil {
-		return nil, err
-	}
-	note := deref(in.Note, "")
-	if utf8.RuneCountInString(note) > escalation.MaxNoteLength {
-		return nil, fault.Invalid("note", "must be at most %d characters", escalation.MaxNoteLength)
-	}
 	to, err := r.checkRegion(ctx, &in.ToRegion)
 	if err != nil {
 		return nil, fault.Invalid("toRegion", "%q is not a known region", in.ToRegion)
 	}
-	e, err := r.escalations.Get(ctx, escID)
+	id, e, note, err := r.escalationAction(ctx, in.EscalationID, in.Note, policy.HandOffEscalation)
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.Allow(id, policy.HandOffEscalation, e.Region); err != nil {
-		return nil, err
-	}
+	escID := e.ID
 	if r.engine == nil {
 		return nil, errors.New("hand off: no escalation engine configured")
 	}
@@ -203,29 +189,15 @@ var updateFor = map[policy.Action]string{
 // workflow through the outbox: a page storm at 3 a.m. must be stoppable
 // while Temporal is down.
 func (r *Resolver) decide(ctx context.Context, in escalationDecisionInput, action policy.Action) (*escalationPayload, error) {
-	id, err := r.actor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	escID, err := parseID(in.EscalationID, kindEscalation, "escalationId")
-	if err != nil {
-		return nil, err
-	}
-	note := deref(in.Note, "")
-	if utf8.RuneCountInString(note) > escalation.MaxNoteLength {
-		return nil, fault.Invalid("note", "must be at most %d characters", escalation.MaxNoteLength)
-	}
-	e, err := r.escalations.Get(ctx, escID)
-	if err != nil {
-		return nil, err
-	}
 	checked := action
 	if action == escalateNow {
 		checked = policy.AcknowledgeEscalation
 	}
-	if err := policy.Allow(id, checked, e.Region); err != nil {
+	id, e, note, err := r.escalationAction(ctx, in.EscalationID, in.Note, checked)
+	if err != nil {
 		return nil, err
 	}
+	escID := e.ID
 	d := wf.Decision{Actor: id.Subject, Roles: id.Roles, Note: note, Disposition: deref(in.Disposition, "")}
 	if r.engine != nil {
 		err := r.update(ctx, e.WorkflowID, updateFor[action], d)
@@ -253,6 +225,31 @@ func (r *Resolver) decide(ctx context.Context, in escalationDecisionInput, actio
 		return nil, err
 	}
 	return &escalationPayload{escalation: &escalationResolver{r: r, e: e}, clientMutationID: in.ClientMutationID}, nil
+}
+
+// escalationAction authenticates the caller, loads the escalation and checks
+// that the caller may take action on it in its current region.
+func (r *Resolver) escalationAction(ctx context.Context, escalationID graphql.ID, note *string, action policy.Action) (auth.Identity, escalation.Escalation, string, error) {
+	id, err := r.actor(ctx)
+	if err != nil {
+		return auth.Identity{}, escalation.Escalation{}, "", err
+	}
+	escID, err := parseID(escalationID, kindEscalation, "escalationId")
+	if err != nil {
+		return auth.Identity{}, escalation.Escalation{}, "", err
+	}
+	text := deref(note, "")
+	if utf8.RuneCountInString(text) > escalation.MaxNoteLength {
+		return auth.Identity{}, escalation.Escalation{}, "", fault.Invalid("note", "must be at most %d characters", escalation.MaxNoteLength)
+	}
+	e, err := r.escalations.Get(ctx, escID)
+	if err != nil {
+		return auth.Identity{}, escalation.Escalation{}, "", err
+	}
+	if err := policy.Allow(id, action, e.Region); err != nil {
+		return auth.Identity{}, escalation.Escalation{}, "", err
+	}
+	return id, e, text, nil
 }
 
 // update runs a workflow update to completion, within a bound.
