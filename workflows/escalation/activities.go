@@ -23,6 +23,7 @@ import (
 
 	"meridian.dev/platform/directory"
 	esc "meridian.dev/platform/escalation"
+	"meridian.dev/platform/fault"
 	"meridian.dev/platform/schedule"
 )
 
@@ -262,8 +263,13 @@ func (a *Activities) HandOff(ctx context.Context, req HandOffRequest) (HandOffRe
 		return HandOffResult{}, fmt.Errorf("hand off: bad escalation id: %w", err)
 	}
 	_, policy, err := a.Escalations.HandOff(ctx, req.HandOff.Actor, id, req.HandOff.ToRegion, req.HandOff.Note)
-	if err != nil {
-		return HandOffResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "HAND_OFF", err)
+	switch code := fault.CodeOf(err); {
+	case err == nil:
+	case code == fault.Conflict || code == fault.BadUserInput:
+		// The caller's mistake, not the system's: refuse it with its code.
+		return HandOffResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(code), err)
+	default:
+		return HandOffResult{}, err // Postgres trouble: retried
 	}
 	if policy.Version == 0 {
 		return HandOffResult{Policy: DefaultPolicy(req.HandOff.ToRegion, a.TierWait)}, nil

@@ -162,7 +162,7 @@ func (r *Resolver) HandOffEscalation(ctx context.Context, args struct{ Input han
 	h := wf.HandOff{Decision: wf.Decision{Actor: id.Subject, Roles: id.Roles, Note: note}, ToRegion: to}
 	if err := r.update(ctx, e.WorkflowID, wf.UpdateHandOff, h); err != nil {
 		var rejected *temporal.ApplicationError
-		if errors.As(err, &rejected) && rejected.Type() != "" && rejected.Type() != "HAND_OFF" {
+		if errors.As(err, &rejected) && rejected.Type() != "" {
 			return nil, fault.New(fault.Code(rejected.Type()), rejected.Message())
 		}
 		return nil, fmt.Errorf("hand off %s: %w", e.WorkflowID, err)
