@@ -51,26 +51,14 @@ const (
 	ActivityHandOff    = "HandOff"
 )
 
-// Target says whom a tier pages, resolved when the tier is paged (so a
-// schedule's hand-off between open and page is honoured):
-//   - Kind ROLE (or empty, as in histories from before kinds): everyone
-//     holding Role, in Region when set;
-//   - USER: the person Subject;
-//   - SCHEDULE: whoever Region's rotations have on call;
-//   - DUTY: whoever is on call in the region holding follow-the-sun duty.
-type Target struct {
-	Kind    string `json:"kind,omitempty"`
-	Role    string `json:"role,omitempty"`
-	Region  string `json:"region,omitempty"`
-	Subject string `json:"subject,omitempty"`
-}
-
-// Tier is one step of a policy.
-type Tier struct {
-	Name    string        `json:"name"`
-	Targets []Target      `json:"targets"`
-	Wait    time.Duration `json:"wait"` // how long to wait for an acknowledgement
-}
+// Target and Tier are the platform's: a policy written through the API is
+// frozen into the input as it is. A Target's kind (ROLE, or empty as in
+// histories from before kinds; USER; SCHEDULE; DUTY) is resolved when the
+// tier is paged, so a schedule's hand-off between open and page is honoured.
+type (
+	Target = esc.Target
+	Tier   = esc.Tier
+)
 
 // Policy is frozen into the input when an escalation starts, so editing a
 // policy later changes only escalations opened after the edit.
@@ -95,15 +83,8 @@ func DefaultPolicy(region string, tierWait time.Duration) Policy {
 
 // FromStored converts a policy written through the API into workflow input.
 func FromStored(p esc.Policy) Policy {
-	out := Policy{Name: p.Name, Version: int(p.Version), RepeatCount: p.RepeatCount, RepeatFromTier: p.RepeatFromTier, AckTimeout: p.AckTimeout}
-	for _, t := range p.Tiers {
-		tier := Tier{Name: t.Name, Wait: t.Wait}
-		for _, tg := range t.Targets {
-			tier.Targets = append(tier.Targets, Target{Kind: tg.Kind, Role: tg.Role, Region: tg.Region, Subject: tg.Subject})
-		}
-		out.Tiers = append(out.Tiers, tier)
-	}
-	return out
+	return Policy{Name: p.Name, Version: int(p.Version), Tiers: p.Tiers,
+		RepeatCount: p.RepeatCount, RepeatFromTier: p.RepeatFromTier, AckTimeout: p.AckTimeout}
 }
 
 // Input starts one escalation.

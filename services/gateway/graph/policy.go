@@ -20,7 +20,7 @@ func (r *Resolver) EscalationPolicy(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	p, err := escalation.CurrentPolicy(ctx, r.pool, region, escalation.Severity(args.Severity), 0)
+	p, err := escalation.CurrentPolicy(ctx, r.pool, region, escalation.Severity(args.Severity))
 	if err != nil || p.Version == 0 {
 		return nil, err
 	}

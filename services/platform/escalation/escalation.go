@@ -179,7 +179,7 @@ func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error
 	if err != nil {
 		return Escalation{}, nil, fmt.Errorf("escalation: new id: %w", err)
 	}
-	policy, err := CurrentPolicy(ctx, tx, o.region, o.severity, 0)
+	policy, err := CurrentPolicy(ctx, tx, o.region, o.severity)
 	if err != nil {
 		return Escalation{}, nil, err
 	}
@@ -455,7 +455,7 @@ func (s *Store) HandOff(ctx context.Context, actor string, id uuid.UUID, toRegio
 		if before.Region == toRegion {
 			return nil // an earlier attempt already handed it off
 		}
-		if policy, err = CurrentPolicy(ctx, tx, toRegion, before.Severity, 0); err != nil {
+		if policy, err = CurrentPolicy(ctx, tx, toRegion, before.Severity); err != nil {
 			return err
 		}
 		after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET region = $2, status = 'OPEN', acknowledged_by = NULL,
@@ -486,7 +486,7 @@ func (s *Store) HandOff(ctx context.Context, actor string, id uuid.UUID, toRegio
 		if after, err = s.Get(ctx, id); err != nil {
 			return Escalation{}, Policy{}, err
 		}
-		if policy, err = CurrentPolicy(ctx, s.pool, toRegion, after.Severity, 0); err != nil {
+		if policy, err = CurrentPolicy(ctx, s.pool, toRegion, after.Severity); err != nil {
 			return Escalation{}, Policy{}, err
 		}
 	}

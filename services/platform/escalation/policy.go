@@ -142,10 +142,10 @@ func (p *Policy) Validate() error {
 
 // CurrentPolicy returns the newest version of the most specific policy for
 // the region and severity (the region's own, else the any-region one), or
-// DefaultPolicy when none was written.
+// version 0 (DefaultPolicy, whose waits the worker sets) when none was written.
 func CurrentPolicy(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, region string, sev Severity, defaultWait time.Duration) (Policy, error) {
+}, region string, sev Severity) (Policy, error) {
 	var p Policy
 	var region2 *string
 	var tiers []byte
@@ -156,7 +156,7 @@ func CurrentPolicy(ctx context.Context, q interface {
 		Scan(&p.ID, &region2, &p.Severity, &p.Version, &p.Name, &tiers, &p.RepeatCount, &p.RepeatFromTier, &ackSeconds)
 	p.AckTimeout = time.Duration(ackSeconds) * time.Second
 	if errors.Is(err, pgx.ErrNoRows) {
-		return DefaultPolicy(region, sev, defaultWait), nil
+		return DefaultPolicy(region, sev, 0), nil
 	}
 	if err != nil {
 		return Policy{}, fmt.Errorf("escalation: current policy: %w", err)
