@@ -4,10 +4,17 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/mail"
+	"net/url"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"meridian.dev/platform/audit"
+	"meridian.dev/platform/fault"
 )
 
 // Person is someone who can be paged.
@@ -77,4 +84,107 @@ func (s *Store) People(ctx context.Context, subjects []string) ([]Person, error)
 		return nil, fmt.Errorf("directory: people: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Person])
+}
+
+// Contacts says how a person is reached beyond the organisation's default
+// webhook. Empty fields mean "none on file".
+type Contacts struct {
+	Email           string `json:"email"`
+	WebhookURL      string `json:"webhookUrl"`
+	SlackWebhookURL string `json:"slackWebhookUrl"`
+}
+
+// ContactsChange sets the fields that are not nil; "" clears one.
+type ContactsChange struct {
+	Email, WebhookURL, SlackWebhookURL *string
+}
+
+// Contacts returns how subject is reached.
+func (s *Store) Contacts(ctx context.Context, subject string) (Contacts, error) {
+	var c Contacts
+	err := s.pool.QueryRow(ctx, `SELECT email, webhook_url, slack_webhook_url FROM users WHERE subject = $1`, subject).
+		Scan(&c.Email, &c.WebhookURL, &c.SlackWebhookURL)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Contacts{}, ErrUnknownPerson
+	}
+	if err != nil {
+		return Contacts{}, fmt.Errorf("directory: contacts of %s: %w", subject, err)
+	}
+	return c, nil
+}
+
+// ErrUnknownPerson: the subject is not in the directory.
+var ErrUnknownPerson = fault.New(fault.NotFound, "no such person in the directory")
+
+// Validate checks the fields being set: an email address, and http(s) URLs.
+func (c ContactsChange) Validate() error {
+	if c.Email != nil && *c.Email != "" {
+		a, err := mail.ParseAddress(*c.Email)
+		if err != nil || a.Address != *c.Email || len(*c.Email) > 254 {
+			return fault.Invalid("email", "must be a plain email address such as ana@example.com")
+		}
+	}
+	for field, v := range map[string]*string{"webhookUrl": c.WebhookURL, "slackWebhookUrl": c.SlackWebhookURL} {
+		if v == nil || *v == "" {
+			continue
+		}
+		u, err := url.Parse(*v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(*v) > 2000 {
+			return fault.Invalid(field, "must be an absolute http or https URL")
+		}
+	}
+	return nil
+}
+
+// SetContacts changes how subject is reached and audits it. The audit
+// entry names the fields changed, not the URLs: a webhook URL is a secret.
+func (s *Store) SetContacts(ctx context.Context, actor, subject string, change ContactsChange) (Contacts, error) {
+	if err := change.Validate(); err != nil {
+		return Contacts{}, err
+	}
+	var c Contacts
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE users SET email = coalesce($2, email), webhook_url = coalesce($3, webhook_url),
+			slack_webhook_url = coalesce($4, slack_webhook_url) WHERE subject = $1
+			RETURNING email, webhook_url, slack_webhook_url`, subject, change.Email, change.WebhookURL, change.SlackWebhookURL).
+			Scan(&c.Email, &c.WebhookURL, &c.SlackWebhookURL)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrUnknownPerson
+		}
+		if err != nil {
+			return fmt.Errorf("directory: set contacts of %s: %w", subject, err)
+		}
+		var changed []string
+		for field, v := range map[string]*string{"email": change.Email, "webhookUrl": change.WebhookURL, "slackWebhookUrl": change.SlackWebhookURL} {
+			if v != nil {
+				changed = append(changed, field)
+			}
+		}
+		slices.Sort(changed)
+		return audit.Record(ctx, tx, audit.Entry{Actor: actor, Action: "contacts.set", ObjectType: "Person", ObjectID: subject,
+			After: map[string]any{"changed": changed}})
+	})
+	if err != nil {
+		return Contacts{}, err
+	}
+	return c, nil
+}
+
+// ContactsOf returns how each of the subjects the directory knows is reached.
+func (s *Store) ContactsOf(ctx context.Context, subjects []string) (map[string]Contacts, error) {
+	rows, err := s.pool.Query(ctx, `SELECT subject, email, webhook_url, slack_webhook_url FROM users WHERE subject = ANY($1)`, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("directory: contacts: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]Contacts, len(subjects))
+	for rows.Next() {
+		var subject string
+		var c Contacts
+		if err := rows.Scan(&subject, &c.Email, &c.WebhookURL, &c.SlackWebhookURL); err != nil {
+			return nil, fmt.Errorf("directory: contacts: %w", err)
+		}
+		out[subject] = c
+	}
+	return out, rows.Err()
 }

@@ -32,12 +32,17 @@ const (
 
 // Timeline entry kinds.
 const (
-	KindOpened       = "OPENED"
-	KindPaged        = "PAGED"
-	KindPageFailed   = "PAGE_FAILED"
-	KindAcknowledged = "ACKNOWLEDGED"
-	KindResolved     = "RESOLVED"
-	KindTimedOut     = "TIMED_OUT"
+	KindOpened     = "OPENED"
+	KindPaged      = "PAGED"
+	KindPageFailed = "PAGE_FAILED"
+	// KindDelivered: one person's page reached its channel's receiver.
+	KindDelivered = "DELIVERED"
+	// KindDeliveryFailed: one attempt at one person's page failed; PAGE_FAILED
+	// follows when no attempt is left.
+	KindDeliveryFailed = "DELIVERY_FAILED"
+	KindAcknowledged   = "ACKNOWLEDGED"
+	KindResolved       = "RESOLVED"
+	KindTimedOut       = "TIMED_OUT"
 )
 
 // MaxNoteLength bounds a note on an escalation step, in characters.
@@ -77,6 +82,12 @@ type TimelineEntry struct {
 	Kind  string    `json:"kind"`
 	Actor string    `json:"actor"`
 	Note  string    `json:"note"`
+	// Set on steps about one page: the tier, the person paged, the channel
+	// and, for failures, the attempt.
+	Tier      *int32  `json:"tier,omitempty"`
+	Recipient *string `json:"recipient,omitempty"`
+	Channel   *string `json:"channel,omitempty"`
+	Attempt   *int32  `json:"attempt,omitempty"`
 }
 
 // Trigger describes the status change that opens an escalation.
@@ -322,7 +333,8 @@ func (s *Store) Stats(ctx context.Context, region string, since time.Time) (Stat
 
 // Timeline returns every step, oldest first.
 func (s *Store) Timeline(ctx context.Context, id uuid.UUID) ([]TimelineEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT at, kind, actor, note FROM escalation_timeline WHERE escalation_id = $1 ORDER BY id`, id)
+	rows, err := s.pool.Query(ctx, `SELECT at, kind, actor, note, tier, recipient, channel, attempt
+		FROM escalation_timeline WHERE escalation_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("escalation: timeline: %w", err)
 	}
@@ -511,6 +523,9 @@ type Step struct {
 	Tier         int32 // the tier now reached; 0 leaves it unchanged
 	// DedupeKey makes a retried activity record its step once.
 	DedupeKey string
+	// Recipient, Channel and Attempt describe a step about one page.
+	Recipient, Channel string
+	Attempt            int32
 }
 
 // RecordStep appends a workflow step to the timeline, raises the tier and
@@ -519,9 +534,11 @@ func (s *Store) RecordStep(ctx context.Context, step Step) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// An empty key is stored as NULL: steps without a key are never
 		// deduplicated against each other.
-		tag, err := tx.Exec(ctx, `INSERT INTO escalation_timeline (escalation_id, kind, actor, note, dedupe_key)
-			VALUES ($1, $2, $3, $4, NULLIF($5, '')) ON CONFLICT (dedupe_key) DO NOTHING`,
-			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey)
+		tag, err := tx.Exec(ctx, `INSERT INTO escalation_timeline (escalation_id, kind, actor, note, dedupe_key,
+			tier, recipient, channel, attempt)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, 0), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, 0))
+			ON CONFLICT (dedupe_key) DO NOTHING`,
+			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey, step.Tier, step.Recipient, step.Channel, step.Attempt)
 		if postgres.IsForeignKeyViolation(err) {
 			return ErrNotFound
 		}

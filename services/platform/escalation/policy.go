@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,6 +15,7 @@ import (
 
 	"meridian.dev/platform/audit"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/notify"
 )
 
 // Severity orders incidents, SEV1 the worst.
@@ -62,6 +64,17 @@ type Tier struct {
 	Name    string        `json:"name"`
 	Targets []Target      `json:"targets"`
 	Wait    time.Duration `json:"wait"`
+	// Channels each person is paged on (notify.ChannelWebhook, ...); empty
+	// means the signed webhook alone, as before tiers named channels.
+	Channels []string `json:"channels,omitempty"`
+}
+
+// PageChannels returns the channels the tier pages on.
+func (t Tier) PageChannels() []string {
+	if len(t.Channels) == 0 {
+		return []string{notify.ChannelWebhook}
+	}
+	return t.Channels
 }
 
 // Policy is a versioned escalation policy.
@@ -113,6 +126,16 @@ func (p *Policy) Validate() error {
 	for i, t := range p.Tiers {
 		if t.Wait < time.Minute || t.Wait > 24*time.Hour {
 			return fault.Invalid("tiers", "tier %d: wait must be between 1 minute and 24 hours", i+1)
+		}
+		seen := map[string]bool{}
+		for _, ch := range t.Channels {
+			if !slices.Contains(notify.Channels, ch) {
+				return fault.Invalid("tiers", "tier %d: unknown channel %q (use %v)", i+1, ch, notify.Channels)
+			}
+			if seen[ch] {
+				return fault.Invalid("tiers", "tier %d: channel %s listed twice", i+1, ch)
+			}
+			seen[ch] = true
 		}
 		if len(t.Targets) == 0 {
 			return fault.Invalid("tiers", "tier %d: needs at least one target", i+1)

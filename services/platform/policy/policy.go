@@ -22,10 +22,12 @@ const (
 	ManagePolicies        Action = "policy.manage"
 	RaiseIncident         Action = "incident.raise"
 	HandOffEscalation     Action = "escalation.hand_off"
+	// ManageDirectory changes how other people are paged.
+	ManageDirectory Action = "directory.manage"
 )
 
 // Mutations lists every action that changes state, for the policy matrix test.
-var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies, RaiseIncident, HandOffEscalation}
+var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies, RaiseIncident, HandOffEscalation, ManageDirectory}
 
 // ErrForbidden is what a denied caller sees.
 var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")

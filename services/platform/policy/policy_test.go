@@ -12,7 +12,7 @@ import (
 
 // globalOnly are the mutations no regional manager may make, in any region:
 // escalation policies shape paging for everyone.
-var globalOnly = []policy.Action{policy.ManagePolicies}
+var globalOnly = []policy.Action{policy.ManagePolicies, policy.ManageDirectory}
 
 // rule is what a role may do, written down independently of Allow.
 type rule struct {
