@@ -1,132 +1,47 @@
 package escalation
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"meridian.dev/platform/directory"
 	esc "meridian.dev/platform/escalation"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/notify"
 	"meridian.dev/platform/schedule"
 )
 
-// Pager delivers a page as a signed webhook. The receiver checks
-// X-Meridian-Signature = "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body))
-// and rejects timestamps older than a few minutes to stop replays.
-type Pager struct {
-	URL    string
-	Secret string
-	Client *http.Client
-}
-
-// NewPager returns a pager posting to url with a traced HTTP client.
-func NewPager(url, secret string) *Pager {
-	return &Pager{URL: url, Secret: secret, Client: &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: otelhttp.NewTransport(http.DefaultTransport),
-	}}
-}
-
-// Page is the webhook body.
-type Page struct {
-	IdempotencyKey string             `json:"idempotencyKey"`
-	EscalationID   string             `json:"escalationId"`
-	Tier           int                `json:"tier"`
-	TierName       string             `json:"tierName"`
-	Site           string             `json:"site"`
-	SiteName       string             `json:"siteName"`
-	Region         string             `json:"region"`
-	Level          string             `json:"level"`
-	Posture        string             `json:"posture"`
-	Note           string             `json:"note"`
-	Recipients     []directory.Person `json:"recipients"`
-	SentAt         time.Time          `json:"sentAt"`
-}
-
-// Sign returns the signature header value for body sent at ts.
-func Sign(secret string, ts int64, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(strconv.FormatInt(ts, 10)))
-	mac.Write([]byte("."))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify checks a signature made by Sign, rejecting timestamps further than
-// maxSkew from now.
-func Verify(secret string, tsHeader, sigHeader string, body []byte, now time.Time, maxSkew time.Duration) error {
-	ts, err := strconv.ParseInt(tsHeader, 10, 64)
-	if err != nil {
-		return fmt.Errorf("bad timestamp %q", tsHeader)
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > maxSkew || d < -maxSkew {
-		return fmt.Errorf("timestamp %d outside the accepted window", ts)
-	}
-	if !hmac.Equal([]byte(sigHeader), []byte(Sign(secret, ts, body))) {
-		return fmt.Errorf("signature mismatch")
-	}
-	return nil
-}
-
-// Send posts the page. Any non-2xx answer is an error, so Temporal retries.
-func (p *Pager) Send(ctx context.Context, page Page) error {
-	body, err := json.Marshal(page)
-	if err != nil {
-		return fmt.Errorf("encode page: %w", err)
-	}
-	ts := time.Now().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("page request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", page.IdempotencyKey)
-	req.Header.Set("X-Meridian-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("X-Meridian-Signature", Sign(p.Secret, ts, body))
-	resp, err := p.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("page webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("page webhook answered %s", resp.Status)
-	}
-	return nil
-}
+// Page is the body of a webhook page.
+type Page = notify.Page
 
 // Activities holds the dependencies of the escalation activities.
 type Activities struct {
 	Escalations *esc.Store
 	Directory   *directory.Store
 	Schedules   *schedule.Store
-	Pager       *Pager
+	// Sender delivers pages; its default webhook also receives the
+	// tier-wide pages of escalations started before per-person paging.
+	Sender *notify.Sender
 	// TierWait is the default policy's wait, for hand-offs to a region with
 	// no written policy.
 	TierWait time.Duration
 	Log      *slog.Logger
 }
 
-// Page pages every person the tier targets, unless Postgres already shows
-// the escalation acknowledged or resolved. The page carries an idempotency
-// key per escalation, tier and round, so a receiver can drop a retried one.
+// Page pages every person the tier targets with one webhook to the default
+// receiver, unless Postgres already shows the escalation acknowledged or
+// resolved. The page carries an idempotency key per escalation, tier and
+// round, so a receiver can drop a retried one. Escalations started since
+// per-person paging use PlanPages and Deliver; this remains for those
+// started before, which replay down the old path.
 func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, error) {
 	id, err := uuid.Parse(req.Input.EscalationID)
 	if err != nil {
@@ -143,19 +58,9 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 		return PageResult{}, fmt.Errorf("page: tier %d not in policy", req.Tier)
 	}
 	tier := req.Input.Policy.Tiers[req.Tier-1]
-	var recipients []directory.Person
-	seen := map[string]bool{}
-	for _, t := range tier.Targets {
-		people, err := a.resolve(ctx, t)
-		if err != nil {
-			return PageResult{}, fmt.Errorf("page: %w", err)
-		}
-		for _, p := range people {
-			if !seen[p.Subject] {
-				seen[p.Subject] = true
-				recipients = append(recipients, p)
-			}
-		}
+	recipients, err := a.recipients(ctx, tier)
+	if err != nil {
+		return PageResult{}, fmt.Errorf("page: %w", err)
 	}
 	key := fmt.Sprintf("%s:tier%d:round%d", req.Input.EscalationID, req.Tier, req.Round)
 	page := Page{
@@ -178,7 +83,8 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 			Actor: "meridian", Tier: int32(req.Tier), DedupeKey: key + ":nobody",
 			Note: fmt.Sprintf("tier %d (%s): nobody holds this role", req.Tier, tier.Name)})
 	}
-	if err := a.Pager.Send(ctx, page); err != nil {
+	target := notify.Address{Channel: notify.ChannelWebhook, Target: a.Sender.DefaultWebhookURL}
+	if err := a.Sender.Send(ctx, target, page); err != nil {
 		info := activity.GetInfo(ctx)
 		a.Log.WarnContext(ctx, "page failed", "escalation", id, "tier", req.Tier, "attempt", info.Attempt, "err", err)
 		return PageResult{}, err
@@ -284,5 +190,5 @@ func (a *Activities) RecordStep(ctx context.Context, req StepRequest) error {
 		return fmt.Errorf("record step: bad escalation id: %w", err)
 	}
 	return a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: req.Kind, Actor: "meridian",
-		Note: req.Note, Tier: int32(req.Tier), DedupeKey: req.DedupeKey})
+		Note: req.Note, Tier: int32(req.Tier), DedupeKey: req.DedupeKey, Recipient: req.Recipient, Channel: req.Channel})
 }

@@ -1,11 +1,9 @@
 package escalation
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -229,42 +227,5 @@ func TestRecordStepActivityDedupes(t *testing.T) {
 	}
 	if err := a.RecordStep(ctx, StepRequest{EscalationID: "not-a-uuid", Kind: esc.KindTimedOut}); err == nil {
 		t.Fatal("a step for a malformed escalation ID was accepted")
-	}
-}
-
-func TestVerify(t *testing.T) {
-	t.Parallel()
-	now := time.Now()
-	body := []byte(`{"escalationId":"e1","tier":1}`)
-	ts := now.Unix()
-	tsHeader := strconv.FormatInt(ts, 10)
-	sig := Sign(testSecret, ts, body)
-
-	if err := Verify(testSecret, tsHeader, sig, body, now, 5*time.Minute); err != nil {
-		t.Fatalf("a correct signature was rejected: %v", err)
-	}
-	tampered := bytes.Replace(body, []byte(`"tier":1`), []byte(`"tier":2`), 1)
-	if err := Verify(testSecret, tsHeader, sig, tampered, now, 5*time.Minute); err == nil {
-		t.Fatal("a tampered body was accepted")
-	}
-	if err := Verify("another-secret", tsHeader, sig, body, now, 5*time.Minute); err == nil {
-		t.Fatal("a signature checked with the wrong secret was accepted")
-	}
-	// Re-signing an old timestamp with the right secret is still refused:
-	// that is what stops a captured request from being replayed later.
-	old := now.Add(-10 * time.Minute).Unix()
-	if err := Verify(testSecret, strconv.FormatInt(old, 10), Sign(testSecret, old, body), body, now, 5*time.Minute); err == nil {
-		t.Fatal("a timestamp 10 minutes old was accepted")
-	}
-	future := now.Add(10 * time.Minute).Unix()
-	if err := Verify(testSecret, strconv.FormatInt(future, 10), Sign(testSecret, future, body), body, now, 5*time.Minute); err == nil {
-		t.Fatal("a timestamp 10 minutes ahead was accepted")
-	}
-	// The timestamp is signed: moving it forward breaks the signature.
-	if err := Verify(testSecret, strconv.FormatInt(ts+1, 10), sig, body, now, 5*time.Minute); err == nil {
-		t.Fatal("a signature was accepted with a different timestamp")
-	}
-	if err := Verify(testSecret, "yesterday", sig, body, now, 5*time.Minute); err == nil {
-		t.Fatal("a malformed timestamp was accepted")
 	}
 }

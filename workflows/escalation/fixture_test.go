@@ -18,6 +18,7 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
 	esc "meridian.dev/platform/escalation"
+	"meridian.dev/platform/notify"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/testenv"
 )
@@ -84,8 +85,8 @@ func (f *fixture) input(wait time.Duration) Input {
 		Policy: DefaultPolicy(e.Region, wait)}
 }
 
-func (f *fixture) activities(p *Pager) *Activities {
-	return &Activities{Escalations: f.escalations, Directory: f.directory, Pager: p, Log: quietLogger()}
+func (f *fixture) activities(p *notify.Sender) *Activities {
+	return &Activities{Escalations: f.escalations, Directory: f.directory, Sender: p, Log: quietLogger()}
 }
 
 // countKind counts the timeline entries of kind.
@@ -131,7 +132,7 @@ func newReceiver(t *testing.T) *receiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		got := received{At: time.Now(), Header: req.Header.Clone(), Body: body}
-		got.VerifyErr = Verify(testSecret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"),
+		got.VerifyErr = notify.Verify(testSecret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"),
 			body, time.Now(), 5*time.Minute)
 		if req.Method != http.MethodPost {
 			got.VerifyErr = &methodError{req.Method}
@@ -154,7 +155,9 @@ type methodError struct{ method string }
 
 func (e *methodError) Error() string { return "unexpected method " + e.method }
 
-func (r *receiver) pager() *Pager { return NewPager(r.srv.URL, testSecret) }
+func (r *receiver) pager() *notify.Sender {
+	return notify.NewSender(testSecret, r.srv.URL, notify.SMTPConfig{})
+}
 
 func (r *receiver) count() int {
 	r.mu.Lock()

@@ -13,4 +13,6 @@ func Register(w worker.Registry, a *Activities) {
 	w.RegisterActivityWithOptions(a.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
 	w.RegisterActivityWithOptions(a.Decide, activity.RegisterOptions{Name: ActivityDecide})
 	w.RegisterActivityWithOptions(a.HandOff, activity.RegisterOptions{Name: ActivityHandOff})
+	w.RegisterActivityWithOptions(a.PlanPages, activity.RegisterOptions{Name: ActivityPlanPages})
+	w.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: ActivityDeliver})
 }

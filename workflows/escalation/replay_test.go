@@ -31,14 +31,16 @@ import (
 // against the Temporal dev server `make test` starts.
 const recordHistoriesEnv = "MERIDIAN_RECORD_HISTORIES"
 
-// storedHistories are the files TestRecordHistories writes, plus the v0_
-// files recorded before the versioned "exhausted-step" change (see
-// docs/ARCHITECTURE.md, "Changing workflow code"): they prove that running
-// escalations started by older code still replay. The replay test insists on
-// every one, so a lost file cannot pass silently.
+// storedHistories are the files TestRecordHistories writes, plus those
+// recorded by older code (see docs/ARCHITECTURE.md, "Changing workflow
+// code"): v0_ before the versioned "exhausted-step" change, v1_ before
+// "per-person-pages". They prove that running escalations started by older
+// code still replay. The replay test insists on every one, so a lost file
+// cannot pass silently.
 var storedHistories = []string{
 	"acknowledge_then_resolve.json", "timeout_to_tier2_then_resolve.json",
 	"v0_acknowledge_then_resolve.json", "v0_timeout_to_tier2_then_resolve.json",
+	"v1_acknowledge_then_resolve.json", "v1_timeout_to_tier2_then_resolve.json",
 }
 
 func newReplayer(t *testing.T) worker.WorkflowReplayer {
@@ -83,11 +85,22 @@ func TestRecordHistories(t *testing.T) {
 		// A long tier wait: the acknowledgement always lands during tier 1.
 		run := r.start(t, time.Minute)
 
-		page := r.rcv.next(t, 15*time.Second)
-		if page.Page.Tier != 1 || page.VerifyErr != nil {
-			t.Fatalf("first page: tier %d, verify %v", page.Page.Tier, page.VerifyErr)
+		// Tier 1 is EMEA's two managers: one page each.
+		var got []string
+		for range 2 {
+			page := r.rcv.next(t, 15*time.Second)
+			if page.Page.Tier != 1 || page.VerifyErr != nil || page.Page.Channel != "WEBHOOK" {
+				t.Fatalf("tier 1 page: tier %d, channel %q, verify %v", page.Page.Tier, page.Page.Channel, page.VerifyErr)
+			}
+			got = append(got, subjects(page.Page.Recipients)...)
+		}
+		if slices.Sort(got); !slices.Equal(got, []string{"mgr-emea-1", "mgr-emea-2"}) {
+			t.Fatalf("tier 1 pages went to %v", got)
 		}
 		r.waitState(t, func(s State) bool { return s.Tier == 1 }, "tier 1 paged")
+		r.waitHistory(t, func(events []*historypb.HistoryEvent) bool {
+			return countEvents(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3
+		}, "the plan and both deliveries completed")
 
 		if _, err := r.f.escalations.Acknowledge(context.Background(), "mgr-emea-1", r.f.escalation.ID, "on my way", allow); err != nil {
 			t.Fatalf("acknowledge: %v", err)
@@ -105,10 +118,10 @@ func TestRecordHistories(t *testing.T) {
 		if want := (State{Status: StateResolved, Tier: 1, AcknowledgedBy: "mgr-emea-1", ResolvedBy: "lead-1"}); !reflect.DeepEqual(core(state), want) {
 			t.Fatalf("result = %+v, want %+v", state, want)
 		}
-		if n := r.rcv.count(); n != 1 {
-			t.Fatalf("receiver got %d pages, want only tier 1's", n)
+		if n := r.rcv.count(); n != 2 {
+			t.Fatalf("receiver got %d pages, want only tier 1's two", n)
 		}
-		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindAcknowledged, esc.KindResolved)
+		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindDelivered, esc.KindDelivered, esc.KindAcknowledged, esc.KindResolved)
 		r.keepHistory(t, run, "acknowledge_then_resolve.json")
 	})
 
@@ -119,10 +132,11 @@ func TestRecordHistories(t *testing.T) {
 		run := r.start(t, wait)
 
 		first := r.rcv.next(t, 15*time.Second)
+		firstToo := r.rcv.next(t, 15*time.Second)
 		second := r.rcv.next(t, 15*time.Second)
 		gap := second.At.Sub(first.At)
-		if first.Page.Tier != 1 || second.Page.Tier != 2 {
-			t.Fatalf("pages went to tiers %d then %d, want 1 then 2", first.Page.Tier, second.Page.Tier)
+		if first.Page.Tier != 1 || firstToo.Page.Tier != 1 || second.Page.Tier != 2 {
+			t.Fatalf("pages went to tiers %d, %d then %d, want 1, 1 then 2", first.Page.Tier, firstToo.Page.Tier, second.Page.Tier)
 		}
 		if gap < wait {
 			t.Fatalf("tier 2 was paged %s after tier 1; the tier wait is %s", gap, wait)
@@ -133,8 +147,9 @@ func TestRecordHistories(t *testing.T) {
 		// Let the last tier's wait run out too: the workflow must keep
 		// waiting for the resolution with nobody left to page.
 		r.waitHistory(t, func(events []*historypb.HistoryEvent) bool {
+			// plan + 2 deliveries, TIMED_OUT, plan + 1 delivery, EXHAUSTED
 			return countEvents(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2 &&
-				countEvents(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 4
+				countEvents(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 7
 		}, "both tier timers fired and the EXHAUSTED step recorded")
 		if s := r.query(t); !reflect.DeepEqual(core(s), State{Status: StateOpen, Tier: 2}) {
 			t.Fatalf("state after every tier = %+v, want OPEN at tier 2", s)
@@ -148,10 +163,11 @@ func TestRecordHistories(t *testing.T) {
 		if want := (State{Status: StateResolved, Tier: 2, ResolvedBy: "lead-1"}); !reflect.DeepEqual(core(state), want) {
 			t.Fatalf("result = %+v, want %+v", state, want)
 		}
-		if n := r.rcv.count(); n != 2 {
-			t.Fatalf("receiver got %d pages, want 2", n)
+		if n := r.rcv.count(); n != 3 {
+			t.Fatalf("receiver got %d pages, want 3", n)
 		}
-		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindTimedOut, esc.KindPaged, "EXHAUSTED", esc.KindResolved)
+		r.timeline(t, esc.KindOpened, esc.KindPaged, esc.KindDelivered, esc.KindDelivered, esc.KindTimedOut,
+			esc.KindPaged, esc.KindDelivered, "EXHAUSTED", esc.KindResolved)
 		r.keepHistory(t, run, "timeout_to_tier2_then_resolve.json")
 	})
 }

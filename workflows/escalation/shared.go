@@ -4,6 +4,7 @@
 package escalation
 
 import (
+	"fmt"
 	"time"
 
 	esc "meridian.dev/platform/escalation"
@@ -49,6 +50,11 @@ const (
 	ActivityRecordStep = "RecordStep"
 	ActivityDecide     = "Decide"
 	ActivityHandOff    = "HandOff"
+	// ActivityPlanPages and ActivityDeliver page each person on each of the
+	// tier's channels; ActivityPage, which paged a whole tier with one
+	// webhook, stays registered for escalations started before them.
+	ActivityPlanPages = "PlanPages"
+	ActivityDeliver   = "Deliver"
 )
 
 // Target and Tier are the platform's: a policy written through the API is
@@ -194,4 +200,56 @@ type StepRequest struct {
 	Note         string `json:"note"`
 	Tier         int    `json:"tier"`
 	DedupeKey    string `json:"dedupeKey"`
+	// Recipient and Channel name the page a step is about, if one.
+	Recipient string `json:"recipient,omitempty"`
+	Channel   string `json:"channel,omitempty"`
+}
+
+// PlanResult says whom a tier pages and how. PlanPages takes a PageRequest.
+type PlanResult struct {
+	PageResult
+	// Deliveries are the pages to send: one per person and channel.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+}
+
+// Delivery is one page to one person on one channel.
+type Delivery struct {
+	Subject string `json:"subject"`
+	Channel string `json:"channel"`
+}
+
+// DeliverRequest asks the Deliver activity to send one page. It carries
+// what the page says, not where it goes: the address is read from the
+// directory when it is sent, so webhook URLs stay out of workflow histories.
+type DeliverRequest struct {
+	EscalationID string `json:"escalationId"`
+	Tier         int    `json:"tier"`
+	TierName     string `json:"tierName"`
+	Round        int    `json:"round"`
+	Reminder     bool   `json:"reminder,omitempty"`
+	Subject      string `json:"subject"`
+	Channel      string `json:"channel"`
+	Site         string `json:"site,omitempty"`
+	SiteName     string `json:"siteName,omitempty"`
+	Region       string `json:"region"`
+	Level        string `json:"level,omitempty"`
+	Posture      string `json:"posture,omitempty"`
+	Note         string `json:"note,omitempty"`
+	// MaxAttempts is the retry policy's, so a failure can say how many
+	// attempts are left.
+	MaxAttempts int `json:"maxAttempts"`
+}
+
+// IdempotencyKey names one page: escalation, tier, round, person, channel.
+func (r DeliverRequest) IdempotencyKey() string {
+	return fmt.Sprintf("%s:tier%d:round%d:%s:%s", r.EscalationID, r.Tier, r.Round, r.Subject, r.Channel)
+}
+
+// DeliverResult says what the Deliver activity did.
+type DeliverResult struct {
+	// Skipped: the escalation was acknowledged or resolved before the page
+	// went out, so it was not sent.
+	Skipped bool `json:"skipped,omitempty"`
+	// AlreadySent: an earlier attempt sent and recorded it.
+	AlreadySent bool `json:"alreadySent,omitempty"`
 }

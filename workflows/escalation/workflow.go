@@ -7,6 +7,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	esc "meridian.dev/platform/escalation"
 )
 
 // Dispositions an acknowledgement may carry.
@@ -72,6 +74,10 @@ type run struct {
 
 	ackCh, resolveCh workflow.ReceiveChannel
 	wake             workflow.Channel
+
+	// deliveriesInFlight counts pages still being sent (and retried); the
+	// run does not end, or continue as new, before they finish.
+	deliveriesInFlight int
 }
 
 // wait blocks until a signal or update arrives, or timeout (when positive)
@@ -247,6 +253,11 @@ func (w *run) climb(ctx workflow.Context) error {
 		return fmt.Sprintf("%s:tier%d:round%d:%s", w.in.EscalationID, tierNo, w.state.Round, what)
 	}
 	page := func(tierNo int, reminder bool) error {
+		// Versioned change: escalations started before per-person paging
+		// have no marker and page the whole tier with one activity.
+		if workflow.GetVersion(ctx, "per-person-pages", workflow.DefaultVersion, 1) == 1 {
+			return w.pageEachPerson(ctx, tierNo, reminder, recordStep, key)
+		}
 		var res PageResult
 		err := workflow.ExecuteActivity(pageCtx, ActivityPage, PageRequest{Input: w.in, Tier: tierNo, Round: w.state.Round, Reminder: reminder}).Get(ctx, &res)
 		w.state.Tier = tierNo
@@ -280,8 +291,9 @@ func (w *run) climb(ctx workflow.Context) error {
 			break
 		}
 	}
-	// Let an update being handled finish before the run ends.
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	// Let an update being handled, and pages being sent, finish before the
+	// run ends.
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && w.deliveriesInFlight == 0 })
 }
 
 // climbPolicy pages the current policy's tiers (and rounds), then waits for
@@ -364,6 +376,62 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 			w.continueAsNew = true
 			return nil
 		}
+	}
+	return nil
+}
+
+// deliveryAttempts is how many times one page is tried on one channel.
+const deliveryAttempts = 5
+
+// pageEachPerson plans the tier's pages (whom, on which channels; recorded
+// as PAGED), then sends each as its own activity. The climb does not wait
+// for them: the tier's wait starts when the tier is paged, and a channel
+// that keeps failing must not hold up the next tier. A page that runs out
+// of attempts is recorded as PAGE_FAILED for that person and channel.
+func (w *run) pageEachPerson(ctx workflow.Context, tierNo int, reminder bool, recordStep func(string, string, int, string) error, key func(int, string) string) error {
+	_, stepCtx := w.activityContexts(ctx)
+	var plan PlanResult
+	err := workflow.ExecuteActivity(stepCtx, ActivityPlanPages, PageRequest{Input: w.in, Tier: tierNo, Round: w.state.Round, Reminder: reminder}).Get(ctx, &plan)
+	w.state.Tier = tierNo
+	if err != nil {
+		return recordStep(esc.KindPageFailed, fmt.Sprintf("tier %d (%s): %v", tierNo, w.in.Policy.Tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
+	}
+	// Known before any page goes out: whoever is told can acknowledge.
+	for _, p := range plan.Recipients {
+		if !slices.Contains(w.state.Paged, p) {
+			w.state.Paged = append(w.state.Paged, p)
+		}
+	}
+	if plan.Skipped {
+		adopt(&w.state, plan.Status)
+		return nil
+	}
+	deliverCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
+			MaximumAttempts: deliveryAttempts, NonRetryableErrorTypes: []string{errPermanentDelivery}},
+	})
+	tier := w.in.Policy.Tiers[tierNo-1]
+	for _, d := range plan.Deliveries {
+		req := DeliverRequest{
+			EscalationID: w.in.EscalationID, Tier: tierNo, TierName: tier.Name, Round: w.state.Round, Reminder: reminder,
+			Subject: d.Subject, Channel: d.Channel, Site: w.in.SiteCode, SiteName: w.in.SiteName, Region: w.in.Region,
+			Level: w.in.Level, Posture: w.in.Posture, Note: w.in.Note, MaxAttempts: deliveryAttempts,
+		}
+		sent := workflow.ExecuteActivity(deliverCtx, ActivityDeliver, req)
+		w.deliveriesInFlight++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer func() { w.deliveriesInFlight-- }()
+			if err := sent.Get(ctx, nil); err != nil {
+				stepCtx := workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(stepCtx))
+				_ = workflow.ExecuteActivity(stepCtx, ActivityRecordStep, StepRequest{
+					EscalationID: w.in.EscalationID, Kind: esc.KindPageFailed, Tier: tierNo,
+					Recipient: d.Subject, Channel: d.Channel,
+					Note:      fmt.Sprintf("gave up paging %s by %s for tier %d: %v", d.Subject, d.Channel, tierNo, err),
+					DedupeKey: req.IdempotencyKey() + ":gave-up",
+				}).Get(ctx, nil)
+			}
+		})
 	}
 	return nil
 }

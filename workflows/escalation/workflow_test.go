@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -48,6 +49,12 @@ type pageCall struct {
 	At      time.Duration // mock time since the workflow started
 }
 
+type deliverCall struct {
+	Req     DeliverRequest
+	Attempt int32
+	At      time.Duration
+}
+
 type stepCall struct {
 	Req StepRequest
 	At  time.Duration
@@ -61,13 +68,17 @@ type harness struct {
 	in    Input
 	start time.Time
 
-	mu    sync.Mutex
-	pages []pageCall
-	steps []stepCall
+	mu         sync.Mutex
+	pages      []pageCall
+	deliveries []deliverCall
+	steps      []stepCall
+	// deliver answers each Deliver attempt; nil delivers.
+	deliver func(req DeliverRequest, attempt int32) error
 }
 
-// newHarness mocks Page with page (called for every attempt) and RecordStep
-// with a recorder that always succeeds.
+// newHarness mocks PlanPages with page (called for every attempt; each
+// recipient it names is paged by WEBHOOK), Deliver with h.deliver, and
+// RecordStep with a recorder that always succeeds.
 func newHarness(t *testing.T, page func(req PageRequest, attempt int32) (PageResult, error)) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
@@ -80,14 +91,33 @@ func newHarness(t *testing.T, page func(req PageRequest, attempt int32) (PageRes
 	h.env.RegisterActivityWithOptions(stub.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
 	h.env.RegisterActivityWithOptions(stub.Decide, activity.RegisterOptions{Name: ActivityDecide})
 	h.env.RegisterActivityWithOptions(stub.HandOff, activity.RegisterOptions{Name: ActivityHandOff})
+	h.env.RegisterActivityWithOptions(stub.PlanPages, activity.RegisterOptions{Name: ActivityPlanPages})
+	h.env.RegisterActivityWithOptions(stub.Deliver, activity.RegisterOptions{Name: ActivityDeliver})
 
-	h.env.OnActivity(ActivityPage, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, req PageRequest) (PageResult, error) {
+	h.env.OnActivity(ActivityPlanPages, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, req PageRequest) (PlanResult, error) {
 			attempt := activity.GetInfo(ctx).Attempt
 			h.mu.Lock()
 			h.pages = append(h.pages, pageCall{Req: req, Attempt: attempt, At: h.env.Now().Sub(h.start)})
 			h.mu.Unlock()
-			return page(req, attempt)
+			res, err := page(req, attempt)
+			plan := PlanResult{PageResult: res}
+			for _, p := range res.Recipients {
+				plan.Deliveries = append(plan.Deliveries, Delivery{Subject: p, Channel: "WEBHOOK"})
+			}
+			return plan, err
+		}).Maybe()
+	h.env.OnActivity(ActivityDeliver, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, req DeliverRequest) (DeliverResult, error) {
+			attempt := activity.GetInfo(ctx).Attempt
+			h.mu.Lock()
+			h.deliveries = append(h.deliveries, deliverCall{Req: req, Attempt: attempt, At: h.env.Now().Sub(h.start)})
+			deliver := h.deliver
+			h.mu.Unlock()
+			if deliver != nil {
+				return DeliverResult{}, deliver(req, attempt)
+			}
+			return DeliverResult{}, nil
 		}).Maybe()
 	h.env.OnActivity(ActivityRecordStep, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, req StepRequest) error {
@@ -138,7 +168,13 @@ func (h *harness) run() (State, time.Duration) {
 	return s, h.env.Now().Sub(h.start)
 }
 
-// pageCalls returns every Page attempt, in call order.
+func (h *harness) deliverCalls() []deliverCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]deliverCall(nil), h.deliveries...)
+}
+
+// pageCalls returns every PlanPages attempt, in call order.
 func (h *harness) pageCalls() []pageCall {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -305,50 +341,101 @@ func TestWorkflowEndsWhenPostgresShowsResolved(t *testing.T) {
 	require.Len(t, h.pageCalls(), 1)
 }
 
-func TestWorkflowPageFailureIsRecordedAndTheClimbGoesOn(t *testing.T) {
+func TestWorkflowDeliveryFailureIsRecordedAndTheClimbGoesOn(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(req PageRequest, _ int32) (PageResult, error) {
+	h := newHarness(t, pageOK)
+	h.deliver = func(req DeliverRequest, _ int32) error {
 		if req.Tier == 1 {
-			return PageResult{}, errors.New("webhook down")
+			return errors.New("webhook down")
 		}
-		return pageOK(req, 1)
-	})
+		return nil
+	}
 	h.at(time.Hour, func() { h.signal(SignalResolve, "bob") })
 
 	state, _ := h.run()
 	require.Equal(t, State{Status: StateResolved, Tier: 2, ResolvedBy: "bob"}, core(state))
 
-	pages := h.pageCalls()
-	var tier1, tier2 []pageCall
-	for _, p := range pages {
-		if p.Req.Tier == 1 {
-			tier1 = append(tier1, p)
+	var tier1, tier2 []deliverCall
+	for _, d := range h.deliverCalls() {
+		require.Equal(t, "WEBHOOK", d.Req.Channel)
+		require.Equal(t, fmt.Sprintf("tier%d-person", d.Req.Tier), d.Req.Subject)
+		require.Equal(t, deliveryAttempts, d.Req.MaxAttempts)
+		if d.Req.Tier == 1 {
+			tier1 = append(tier1, d)
 		} else {
-			tier2 = append(tier2, p)
+			tier2 = append(tier2, d)
 		}
 	}
-	// The page retry policy allows 5 attempts, then the failure goes on the
-	// timeline instead of stalling the escalation.
-	require.Len(t, tier1, 5, "tier 1 attempts")
-	for i, p := range tier1 {
-		require.Equal(t, int32(i+1), p.Attempt)
+	// The delivery retry policy allows 5 attempts, then the failure goes on
+	// the timeline; the climb never waited for them.
+	require.Len(t, tier1, deliveryAttempts, "tier 1 attempts")
+	for i, d := range tier1 {
+		require.Equal(t, int32(i+1), d.Attempt)
 	}
 	require.Len(t, tier2, 1, "tier 2 is paged once")
 	gaveUp := tier1[len(tier1)-1].At
+	require.Less(t, gaveUp, time.Minute, "retries back off over seconds, not minutes")
+
+	pages := h.pageCalls()
+	require.Len(t, pages, 2)
+	require.Equal(t, tierWait, pages[1].At, "tier 2 is paged when tier 1's wait is over, failed page or not")
 
 	steps := h.stepCalls()
-	require.Len(t, steps, 3, "PAGE_FAILED then TIMED_OUT, both for tier 1, then EXHAUSTED")
+	require.Len(t, steps, 3, "PAGE_FAILED for tier 1's person, TIMED_OUT for tier 1, then EXHAUSTED")
 	failed := steps[0].Req
 	require.Equal(t, esc.KindPageFailed, failed.Kind)
 	require.Equal(t, 1, failed.Tier)
-	require.Equal(t, h.in.EscalationID+":tier1:page-failed", failed.DedupeKey)
+	require.Equal(t, "tier1-person", failed.Recipient)
+	require.Equal(t, "WEBHOOK", failed.Channel)
+	require.Equal(t, h.in.EscalationID+":tier1:round1:tier1-person:WEBHOOK:gave-up", failed.DedupeKey)
 	require.True(t, strings.Contains(failed.Note, "webhook down"), "the note says why: %q", failed.Note)
 	require.Equal(t, gaveUp, steps[0].At, "the failure is recorded as soon as the retries are exhausted")
-
 	require.Equal(t, esc.KindTimedOut, steps[1].Req.Kind)
-	require.Equal(t, 1, steps[1].Req.Tier)
-	require.Equal(t, gaveUp+tierWait, steps[1].At, "a failed page still waits the tier's time for an acknowledgement")
-	require.Equal(t, gaveUp+tierWait, tier2[0].At)
+	require.Equal(t, tierWait, steps[1].At)
+}
+
+func TestWorkflowPermanentDeliveryFailureIsNotRetried(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	h.deliver = func(req DeliverRequest, _ int32) error {
+		return temporal.NewNonRetryableApplicationError("no Slack webhook on file", errPermanentDelivery, nil)
+	}
+	h.at(time.Minute, func() { h.signal(SignalResolve, "bob") })
+
+	h.run()
+	require.Len(t, h.deliverCalls(), 1, "retrying cannot fix a missing address")
+	steps := h.stepCalls()
+	require.Len(t, steps, 1)
+	require.Equal(t, esc.KindPageFailed, steps[0].Req.Kind)
+	require.Contains(t, steps[0].Req.Note, "no Slack webhook on file")
+}
+
+// The people a tier pages may acknowledge as soon as they are chosen, before
+// any page reaches them: a quick acknowledgement is never refused.
+func TestWorkflowPagedPeopleMayAcknowledgeBeforeDelivery(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pageOK)
+	release := make(chan struct{})
+	h.deliver = func(DeliverRequest, int32) error {
+		<-release // the page is still on its way
+		return nil
+	}
+	h.at(time.Second, func() {
+		h.env.UpdateWorkflow(UpdateAcknowledge, "ack-1", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { t.Errorf("acknowledgement by a paged person refused: %v", err) },
+			OnAccept: func() {},
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				close(release)
+			},
+		}, Decision{Actor: "tier1-person", Disposition: "IMPACT"})
+	})
+	h.at(2*time.Minute, func() { h.signal(SignalResolve, "bob") })
+	h.env.OnActivity(ActivityDecide, mock.Anything, mock.Anything).Return(nil).Maybe()
+
+	state, _ := h.run()
+	require.Equal(t, "tier1-person", state.AcknowledgedBy)
+	require.Equal(t, StateResolved, state.Status)
 }
 
 func TestWorkflowLateAcknowledgementAfterEveryTier(t *testing.T) {

@@ -22,11 +22,11 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"meridian.dev/platform/notify"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/telemetry"
 	wkserver "meridian.dev/worker/server"
 	"meridian.dev/workflows/engine"
-	wf "meridian.dev/workflows/escalation"
 )
 
 // EscalationReport is Part 3: incidents opened all at once, timed from the
@@ -85,7 +85,7 @@ const (
 	bareActivityName = "BenchBarePage"
 )
 
-// bareWorkflow runs one activity with the Page activity's options.
+// bareWorkflow runs one activity with the Deliver activity's options.
 func bareWorkflow(ctx workflow.Context, key string) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -94,12 +94,16 @@ func bareWorkflow(ctx workflow.Context, key string) error {
 	return workflow.ExecuteActivity(ctx, bareActivityName, key).Get(ctx, nil)
 }
 
-type bareActivities struct{ pager *wf.Pager }
+type bareActivities struct {
+	sender *notify.Sender
+	url    string
+}
 
-// page POSTs a signed webhook the way the Page activity does, through the
-// same pager, without reading Postgres first.
+// page POSTs a signed webhook the way the Deliver activity does, through
+// the same sender, without reading Postgres first.
 func (a *bareActivities) page(ctx context.Context, key string) error {
-	return a.pager.Send(ctx, wf.Page{IdempotencyKey: key, Tier: 1, SentAt: time.Now().UTC()})
+	return a.sender.Send(ctx, notify.Address{Channel: notify.ChannelWebhook, Target: a.url},
+		notify.Page{IdempotencyKey: key, Tier: 1, SentAt: time.Now().UTC()})
 }
 
 // sinkPage is what a page sink reads of a webhook body.
@@ -117,7 +121,7 @@ func sinkHandler(accept func(p sinkPage, at time.Time) bool, unexpected, bad *at
 		at := time.Now()
 		body, err := io.ReadAll(r.Body)
 		if err == nil {
-			err = wf.Verify(wkserver.DevelopmentPagerSecret, r.Header.Get("X-Meridian-Timestamp"), r.Header.Get("X-Meridian-Signature"), body, at, 5*time.Minute)
+			err = notify.Verify(wkserver.DevelopmentPagerSecret, r.Header.Get("X-Meridian-Timestamp"), r.Header.Get("X-Meridian-Signature"), body, at, 5*time.Minute)
 		}
 		var p sinkPage
 		if err == nil {
@@ -555,7 +559,7 @@ func (e *env) escalation(ctx context.Context) (*EscalationReport, error) {
 	defer bareSink.Close()
 	w := worker.New(tc, bareQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: bareWorkflowName})
-	w.RegisterActivityWithOptions((&bareActivities{pager: wf.NewPager(bareSink.URL+"/pages", wkserver.DevelopmentPagerSecret)}).page,
+	w.RegisterActivityWithOptions((&bareActivities{sender: notify.NewSender(wkserver.DevelopmentPagerSecret, "", notify.SMTPConfig{}), url: bareSink.URL + "/pages"}).page,
 		activity.RegisterOptions{Name: bareActivityName})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("bare baseline worker: %w", err)

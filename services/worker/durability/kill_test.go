@@ -32,6 +32,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/notify"
 	"meridian.dev/platform/postgres"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/testenv"
@@ -89,7 +90,7 @@ func newReceiver(t *testing.T) *receiver {
 		at := time.Now()
 		var p wf.Page
 		if err == nil {
-			err = wf.Verify(pagerSecret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"), body, at, 5*time.Minute)
+			err = notify.Verify(pagerSecret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"), body, at, 5*time.Minute)
 		}
 		if err == nil {
 			err = json.Unmarshal(body, &p)
@@ -294,7 +295,15 @@ type opened struct {
 	Code   string
 }
 
-func key(id uuid.UUID, tier int) string { return fmt.Sprintf("%s:tier%d:round1", id, tier) }
+// key is the idempotency key of the one page each tier sends here: to one
+// person, by webhook.
+func key(o opened, tier int) string {
+	who := tier2Recipient
+	if tier == 1 {
+		who = tier1Recipient[o.Region]
+	}
+	return fmt.Sprintf("%s:tier%d:round1:%s:WEBHOOK", o.ID, tier, who)
+}
 
 func TestWorkerKilledMidEscalation(t *testing.T) {
 	ctx := context.Background()
@@ -414,7 +423,7 @@ func TestWorkerKilledMidEscalation(t *testing.T) {
 	// Every escalation climbs both tiers.
 	waitPages(t, rcv, w2, settle, "both tiers paged for every escalation", func() bool {
 		for _, o := range opens {
-			if !rcv.has(key(o.ID, 1)) || !rcv.has(key(o.ID, 2)) {
+			if !rcv.has(key(o, 1)) || !rcv.has(key(o, 2)) {
 				return false
 			}
 		}
@@ -460,7 +469,7 @@ func TestWorkerKilledMidEscalation(t *testing.T) {
 	// Nothing was paged after the resolution beyond the two tiers.
 	_, byKey, _ := rcv.snapshot()
 	for k := range byKey {
-		if !slices.ContainsFunc(opens, func(o opened) bool { return k == key(o.ID, 1) || k == key(o.ID, 2) }) {
+		if !slices.ContainsFunc(opens, func(o opened) bool { return k == key(o, 1) || k == key(o, 2) }) {
 			t.Errorf("unexpected page %q", k)
 		}
 	}
@@ -487,7 +496,7 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 	dups := 0
 	for _, o := range opens {
 		for tier, recipient := range map[int]string{1: tier1Recipient[o.Region], 2: tier2Recipient} {
-			ds := byKey[key(o.ID, tier)]
+			ds := byKey[key(o, tier)]
 			if len(ds) == 0 {
 				t.Errorf("%s (%s): tier %d was never paged", o.Code, o.ID, tier)
 				continue
@@ -498,15 +507,16 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 				for _, d := range ds {
 					at = append(at, when(d.At))
 				}
-				// Where did the first attempt stop? A PAGED row from before
-				// the kill means it died between recording and completing.
-				recorded := "no PAGED row"
-				var pagedAt time.Time
-				pagedBeforeKill := false
+				// Where did the first attempt stop? A DELIVERED row from
+				// before the kill means it died between recording and
+				// completing.
+				recorded := "no DELIVERED row"
+				var deliveredAt time.Time
+				recordedBeforeKill := false
 				if err := pool.QueryRow(context.Background(), `SELECT at FROM escalation_timeline WHERE dedupe_key = $1`,
-					key(o.ID, tier)+":paged").Scan(&pagedAt); err == nil {
-					recorded = "PAGED row recorded " + when(pagedAt)
-					pagedBeforeKill = pagedAt.Before(killedAt)
+					key(o, tier)+":delivered").Scan(&deliveredAt); err == nil {
+					recorded = "DELIVERED row recorded " + when(deliveredAt)
+					recordedBeforeKill = deliveredAt.Before(killedAt)
 				}
 				// Delivery is at least once: a worker killed between sending
 				// a page and recording it cannot know the page went out, so
@@ -516,7 +526,7 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 				// real double page: a third delivery, a repeat of a page
 				// first sent after the kill, or a repeat although the page
 				// was already recorded (the activity checks before sending).
-				if len(ds) > 2 || !ds[0].At.Before(killedAt) || pagedBeforeKill {
+				if len(ds) > 2 || !ds[0].At.Before(killedAt) || recordedBeforeKill {
 					t.Errorf("%s (%s): tier %d paged %d times with the same Idempotency-Key, at %s (%s)",
 						o.Code, o.ID, tier, len(ds), strings.Join(at, "; "), recorded)
 				} else {
@@ -535,14 +545,18 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 				}
 			}
 		}
-		t1, t2 := byKey[key(o.ID, 1)], byKey[key(o.ID, 2)]
-		if len(t1) == 0 || len(t2) == 0 {
+		t2 := byKey[key(o, 2)]
+		if len(t2) == 0 {
 			continue
 		}
-		// The wait starts when the tier-1 page activity completes, after its
-		// last delivery; tier 2 must not come sooner than the tier's wait.
-		if gap := t2[0].At.Sub(t1[len(t1)-1].At); gap < tierWait {
-			t.Errorf("%s (%s): tier 2 paged %s after tier 1, want at least %s", o.Code, o.ID, gap, tierWait)
+		// The wait starts when tier 1 is paged (its PAGED step, before any
+		// delivery); tier 2 must not come sooner than the tier's wait.
+		var tier1PagedAt time.Time
+		if err := pool.QueryRow(context.Background(), `SELECT at FROM escalation_timeline WHERE dedupe_key = $1`,
+			fmt.Sprintf("%s:tier1:round1:paged", o.ID)).Scan(&tier1PagedAt); err != nil {
+			t.Errorf("%s (%s): no PAGED step for tier 1: %v", o.Code, o.ID, err)
+		} else if gap := t2[0].At.Sub(tier1PagedAt); gap < tierWait {
+			t.Errorf("%s (%s): tier 2 paged %s after tier 1 was, want at least %s", o.Code, o.ID, gap, tierWait)
 		}
 	}
 	t.Logf("%d deliveries for %d escalations; %d keys delivered more than once", len(all), len(opens), dups)
@@ -550,7 +564,7 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 	// delivered arrived, counted from the restart.
 	var late []time.Duration
 	for _, o := range opens {
-		if ds := byKey[key(o.ID, 1)]; len(ds) > 0 && !ds[0].At.Before(killedAt) {
+		if ds := byKey[key(o, 1)]; len(ds) > 0 && !ds[0].At.Before(killedAt) {
 			late = append(late, ds[0].At.Sub(restartedAt).Round(100*time.Millisecond))
 		}
 	}
@@ -559,8 +573,8 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 }
 
 // checkTimeline asserts the record in Postgres: per escalation one PAGED
-// row per tier, one TIMED_OUT for tier 1, in that order, the wait honoured,
-// nothing failed, and the escalation at tier 2.
+// and one DELIVERED row per tier, one TIMED_OUT for tier 1, in that order,
+// the wait honoured, nothing failed, and the escalation at tier 2.
 func checkTimeline(t *testing.T, pool *pgxpool.Pool, opens []opened) {
 	t.Helper()
 	ctx := context.Background()
@@ -612,6 +626,14 @@ func checkTimeline(t *testing.T, pool *pgxpool.Pool, opens []opened) {
 			len(timedOut) != 1 || count(escalation.KindTimedOut) != 1 || count(escalation.KindPageFailed) != 0 {
 			t.Errorf("%s (%s) timeline: %v; want one PAGED per tier, one TIMED_OUT for tier 1, no PAGE_FAILED", o.Code, o.ID, kinds)
 			continue
+		}
+		delivered1, delivered2 := find(escalation.KindDelivered, "tier1"), find(escalation.KindDelivered, "tier2")
+		if len(delivered1) != 1 || len(delivered2) != 1 || count(escalation.KindDelivered) != 2 || count(escalation.KindDeliveryFailed) != 0 {
+			t.Errorf("%s (%s) timeline: %v; want one DELIVERED per tier and no DELIVERY_FAILED", o.Code, o.ID, kinds)
+			continue
+		}
+		if delivered1[0].id < paged1[0].id || delivered2[0].id < paged2[0].id {
+			t.Errorf("%s (%s) timeline: a delivery before its tier was paged: %v", o.Code, o.ID, kinds)
 		}
 		if paged1[0].id >= timedOut[0].id || timedOut[0].id >= paged2[0].id {
 			t.Errorf("%s (%s) timeline out of order: %v", o.Code, o.ID, kinds)

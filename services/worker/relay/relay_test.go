@@ -26,6 +26,7 @@ import (
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/live"
+	"meridian.dev/platform/notify"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/testenv"
@@ -59,7 +60,7 @@ func newPageReceiver(t *testing.T) *pageReceiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		var p wf.Page
-		err := wf.Verify(pagerSecret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"), body, time.Now(), 5*time.Minute)
+		err := notify.Verify(pagerSecret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"), body, time.Now(), 5*time.Minute)
 		if err == nil {
 			err = json.Unmarshal(body, &p)
 		}
@@ -220,7 +221,7 @@ func TestRelayDrivesTheEscalationWorkflow(t *testing.T) {
 	escalations := escalation.NewStore(pool)
 	rcv := newPageReceiver(t)
 	w := worker.New(tc, tq, worker.Options{})
-	wf.Register(w, &wf.Activities{Escalations: escalations, Directory: people, Pager: wf.NewPager(rcv.srv.URL, pagerSecret), Log: log})
+	wf.Register(w, &wf.Activities{Escalations: escalations, Directory: people, Sender: notify.NewSender(pagerSecret, rcv.srv.URL, notify.SMTPConfig{}), Log: log})
 	if err := w.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}

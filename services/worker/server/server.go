@@ -20,6 +20,7 @@ import (
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/health"
 	"meridian.dev/platform/live"
+	"meridian.dev/platform/notify"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/postgres"
 	"meridian.dev/platform/schedule"
@@ -34,11 +35,14 @@ import (
 type Config struct {
 	config.Common
 	HTTPAddr      string        // WORKER_HTTP_ADDR: /healthz, /readyz, /metrics
-	PagerURL      string        // MERIDIAN_PAGER_WEBHOOK_URL: where pages are POSTed
+	PagerURL      string        // MERIDIAN_PAGER_WEBHOOK_URL: the default webhook, for people without their own
 	PagerSecret   string        // MERIDIAN_PAGER_SECRET: HMAC-SHA256 key for page signatures
 	TierWait      time.Duration // MERIDIAN_ESCALATION_TIER_WAIT: wait per tier before the next is paged
 	TaskQueue     string        // MERIDIAN_TASK_QUEUE: Temporal task queue for escalations
 	RunMigrations bool          // MERIDIAN_MIGRATE: apply migrations at start (default true)
+	// SMTP: MERIDIAN_SMTP_ADDR (host:port; empty: no email), MERIDIAN_SMTP_FROM,
+	// MERIDIAN_SMTP_USERNAME, MERIDIAN_SMTP_PASSWORD.
+	SMTP notify.SMTPConfig
 }
 
 // DevelopmentPagerSecret signs pages outside production.
@@ -55,6 +59,12 @@ func LoadConfig() (Config, error) {
 		TierWait:      r.Duration("MERIDIAN_ESCALATION_TIER_WAIT", 5*time.Minute),
 		TaskQueue:     r.String("MERIDIAN_TASK_QUEUE", wf.TaskQueue),
 		RunMigrations: r.String("MERIDIAN_MIGRATE", "true") == "true",
+		SMTP: notify.SMTPConfig{
+			Addr:     r.String("MERIDIAN_SMTP_ADDR", ""),
+			From:     r.String("MERIDIAN_SMTP_FROM", "Meridian <meridian@localhost>"),
+			Username: r.String("MERIDIAN_SMTP_USERNAME", ""),
+			Password: r.String("MERIDIAN_SMTP_PASSWORD", ""),
+		},
 	}
 	if err := r.Err(); err != nil {
 		return c, err
@@ -115,7 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Escalations: escalation.NewStore(pool),
 		Directory:   directory.NewStore(pool),
 		Schedules:   schedule.NewStore(pool),
-		Pager:       wf.NewPager(cfg.PagerURL, cfg.PagerSecret),
+		Sender:      notify.NewSender(cfg.PagerSecret, cfg.PagerURL, cfg.SMTP),
 		TierWait:    cfg.TierWait,
 		Log:         log,
 	}
@@ -154,7 +164,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", cfg.TaskQueue, "pager", cfg.PagerURL)
+	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", cfg.TaskQueue, "pager", cfg.PagerURL, "smtp", cfg.SMTP.Addr)
 	return g.Wait()
 }
 
