@@ -36,6 +36,7 @@ type policyTierInput struct {
 	Name        string
 	WaitMinutes int32
 	Targets     []policyTargetInput
+	Channels    *[]string
 }
 
 type setPolicyInput struct {
@@ -66,6 +67,9 @@ func (r *Resolver) SetEscalationPolicy(ctx context.Context, args struct{ Input s
 		RepeatCount: int(in.RepeatCount), RepeatFromTier: int(in.RepeatFromTier), AckTimeout: time.Duration(in.AckTimeoutMinutes) * time.Minute}
 	for _, t := range in.Tiers {
 		tier := escalation.Tier{Name: t.Name, Wait: time.Duration(t.WaitMinutes) * time.Minute}
+		if t.Channels != nil {
+			tier.Channels = *t.Channels
+		}
 		for _, tg := range t.Targets {
 			target := escalation.Target{Kind: tg.Kind, Role: deref(tg.Role, ""), Subject: deref(tg.Subject, "")}
 			if tg.Region != nil {
@@ -119,6 +123,7 @@ type policyTierResolver struct{ t escalation.Tier }
 
 func (t *policyTierResolver) Name() string       { return t.t.Name }
 func (t *policyTierResolver) WaitMinutes() int32 { return int32(t.t.Wait / time.Minute) }
+func (t *policyTierResolver) Channels() []string { return t.t.PageChannels() }
 func (t *policyTierResolver) Targets() []*policyTargetResolver {
 	out := make([]*policyTargetResolver, len(t.t.Targets))
 	for i, tg := range t.t.Targets {

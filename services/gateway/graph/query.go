@@ -23,7 +23,7 @@ func (r *Resolver) Me(ctx context.Context) (*viewerResolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &viewerResolver{id}, nil
+	return &viewerResolver{r: r, id: id}, nil
 }
 
 // Regions resolves Query.regions.

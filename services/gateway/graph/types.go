@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -10,11 +11,27 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"meridian.dev/platform/auth"
+	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/site"
 )
 
-type viewerResolver struct{ id auth.Identity }
+type viewerResolver struct {
+	r  *Resolver
+	id auth.Identity
+}
+
+// ContactMethods is the caller's own entry in the directory.
+func (v *viewerResolver) ContactMethods(ctx context.Context) (*contactMethodsResolver, error) {
+	c, err := v.r.directory.Contacts(ctx, v.id.Subject)
+	if errors.Is(err, directory.ErrUnknownPerson) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &contactMethodsResolver{subject: v.id.Subject, c: c}, nil
+}
 
 func (v *viewerResolver) Subject() string   { return v.id.Subject }
 func (v *viewerResolver) Name() string      { return v.id.Name }
@@ -257,10 +274,14 @@ func (e *escalationResolver) Timeline(ctx context.Context) ([]*timelineResolver,
 
 type timelineResolver struct{ t escalation.TimelineEntry }
 
-func (t *timelineResolver) At() graphql.Time { return graphql.Time{Time: t.t.At} }
-func (t *timelineResolver) Kind() string     { return t.t.Kind }
-func (t *timelineResolver) Actor() string    { return t.t.Actor }
-func (t *timelineResolver) Note() string     { return t.t.Note }
+func (t *timelineResolver) At() graphql.Time   { return graphql.Time{Time: t.t.At} }
+func (t *timelineResolver) Kind() string       { return t.t.Kind }
+func (t *timelineResolver) Actor() string      { return t.t.Actor }
+func (t *timelineResolver) Note() string       { return t.t.Note }
+func (t *timelineResolver) Tier() *int32       { return t.t.Tier }
+func (t *timelineResolver) Recipient() *string { return t.t.Recipient }
+func (t *timelineResolver) Channel() *string   { return t.t.Channel }
+func (t *timelineResolver) Attempt() *int32    { return t.t.Attempt }
 
 type escalationConnectionResolver struct {
 	edges   []*escalationEdgeResolver

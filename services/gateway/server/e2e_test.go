@@ -13,7 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	wf "meridian.dev/workflows/escalation"
+	"meridian.dev/platform/notify"
 )
 
 const decisionMutation = `mutation($id: ID!, $note: String, $cmid: String) {
@@ -135,10 +135,10 @@ func TestEndToEndEscalation(t *testing.T) {
 		t.Errorf("first escalation event = %+v, want OPEN at tier 0", opened.Escalation)
 	}
 	page := s.waitPage(t, "tier-1", func(p receivedPage) bool { return p.Page.EscalationID == idOf(t, esc.ID) && p.Page.Tier == 1 })
-	if err := wf.Verify(testPagerSecret, page.Timestamp, page.Signature, page.Body, time.Now(), 5*time.Minute); err != nil {
+	if err := notify.Verify(testPagerSecret, page.Timestamp, page.Signature, page.Body, time.Now(), 5*time.Minute); err != nil {
 		t.Errorf("tier-1 page signature: %v", err)
 	}
-	if err := wf.Verify("another-secret", page.Timestamp, page.Signature, page.Body, time.Now(), 5*time.Minute); err == nil {
+	if err := notify.Verify("another-secret", page.Timestamp, page.Signature, page.Body, time.Now(), 5*time.Minute); err == nil {
 		t.Errorf("the page's signature verifies with any secret")
 	}
 	pg := page.Page

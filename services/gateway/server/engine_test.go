@@ -65,6 +65,9 @@ func TestAcknowledgeGoesThroughTheWorkflow(t *testing.T) {
 	}
 	var kinds []string
 	for _, step := range e.Timeline {
+		if step.Kind == "DELIVERED" {
+			continue // recorded when the receiver answers: its place varies
+		}
 		kinds = append(kinds, step.Kind)
 		if step.Kind == "ACKNOWLEDGED" && !strings.HasPrefix(step.Note, "IMPACT") {
 			t.Errorf("acknowledgement note %q does not carry the disposition", step.Note)

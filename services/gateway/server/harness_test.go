@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,8 @@ import (
 	"meridian.dev/gateway/server"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/config"
+	"meridian.dev/platform/notify"
+	"meridian.dev/platform/notify/sink"
 	"meridian.dev/platform/postgres"
 	"meridian.dev/platform/testenv"
 	"meridian.dev/worker/demo"
@@ -86,6 +89,10 @@ type stack struct {
 	Auth         auth.Config
 	Tokens       map[string]string // by persona subject
 	Pages        *pageSink
+	// Channels receives pages sent to people's own addresses: their
+	// webhooks (/pages/{who}), Slack (/slack/{who}) and email over SMTP.
+	Channels     *sink.Sink
+	channelsFail atomic.Pointer[func(sink.Received) int]
 	GW           *gateway
 	Sites        map[string]siteRef // by code
 	OTLPEndpoint string
@@ -124,6 +131,17 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		t.Fatalf("harness: demo.Tokens: %v", err)
 	}
 	s.Pages = newPageSink(t)
+	s.Channels, err = sink.Start(context.Background(), sink.Options{Secret: testPagerSecret,
+		Fail: func(r sink.Received) int {
+			if fail := s.channelsFail.Load(); fail != nil {
+				return (*fail)(r)
+			}
+			return 0
+		}})
+	if err != nil {
+		t.Fatalf("harness: channel sink: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Channels.Close() })
 	if !opts.NoWorker {
 		s.startWorker(t)
 	}
@@ -158,6 +176,7 @@ func (s *stack) startWorker(t *testing.T) {
 		HTTPAddr:      "127.0.0.1:0",
 		PagerURL:      s.Pages.URL(),
 		PagerSecret:   testPagerSecret,
+		SMTP:          notify.SMTPConfig{Addr: s.Channels.SMTPAddr(), From: "Meridian <meridian@test.example>"},
 		TierWait:      2 * time.Second,
 		TaskQueue:     s.TaskQueue,
 		RunMigrations: false,

@@ -101,10 +101,10 @@ func TestOneTracePerEscalatingStatusChange(t *testing.T) {
 	s.waitPage(t, "tier-1", func(p receivedPage) bool { return p.Page.Tier == 1 && p.Page.Site == "PAR-OFC" })
 
 	// The workflow's own RunWorkflow span ends only when the escalation
-	// does; the activity it schedules (StartActivity:Page) proves the
+	// does; the activities it schedules (planning, then delivering) prove the
 	// workflow runs in the trace.
 	want := []string{"POST /graphql", "Mutation.updateSiteStatus", "INSERT", "outbox.deliver escalation.opened",
-		"StartWorkflow:Escalation", "StartActivity:Page", "RunActivity:Page", "HTTP POST"}
+		"StartWorkflow:Escalation", "StartActivity:PlanPages", "RunActivity:PlanPages", "StartActivity:Deliver", "RunActivity:Deliver", "HTTP POST"}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		id := collector.traceOf("outbox.deliver escalation.opened")

@@ -3,25 +3,25 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata"
 
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/config"
+	"meridian.dev/platform/notify"
+	"meridian.dev/platform/notify/sink"
 	"meridian.dev/platform/postgres"
 	"meridian.dev/worker/demo"
 	"meridian.dev/worker/server"
-	wf "meridian.dev/workflows/escalation"
 )
 
 const usage = `usage: meridianctl <command>
@@ -30,7 +30,8 @@ commands:
   migrate    create the database if needed and apply every migration
   seed       load the demo sites and personas (safe to run again)
   tokens     print a demo bearer token per persona (-ttl 720h)
-  pagesink   run the development page receiver: verifies and prints each page (-addr 127.0.0.1:8089)
+  pagesink   run the development page receiver: verifies and prints each page
+             (webhooks and Slack on -addr 127.0.0.1:8089, email on -smtp 127.0.0.1:2525)
 `
 
 func main() {
@@ -124,43 +125,63 @@ func tokens(args []string) error {
 
 func pagesink(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pagesink", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
+	addr := fs.String("addr", "127.0.0.1:8089", "HTTP listen address (webhook pages on /pages, Slack messages on /slack/...)")
+	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address (email pages)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var r config.Reader
 	secret := r.String("MERIDIAN_PAGER_SECRET", server.DevelopmentPagerSecret)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /pages", func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if err := wf.Verify(secret, req.Header.Get("X-Meridian-Timestamp"), req.Header.Get("X-Meridian-Signature"), body, time.Now(), 5*time.Minute); err != nil {
-			fmt.Printf("REJECTED page: %v\n", err)
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		var p wf.Page
-		_ = json.Unmarshal(body, &p)
+	rx, err := sink.Start(ctx, sink.Options{
+		HTTPAddr:  *addr,
+		SMTPAddr:  *smtpAddr,
+		Secret:    secret,
+		OnReceive: printPage,
+		OnReject: func(rec sink.Received, err error) {
+			fmt.Printf("REJECTED %s page%s: %v\n", rec.Channel, toSuffix(rec.To), err)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer rx.Close()
+	fmt.Printf("page sink listening on %s/pages (signature verified with MERIDIAN_PAGER_SECRET), %s/slack/... and smtp://%s\n",
+		rx.URL(), rx.URL(), rx.SMTPAddr())
+	<-ctx.Done()
+	return rx.Close()
+}
+
+// printPage prints one line per page: channel, recipient, what and where,
+// idempotency key and escalation.
+func printPage(rec sink.Received) {
+	key, escalation := rec.IdempotencyKey, rec.EscalationID
+	if p := rec.Page; p != nil {
+		// A webhook's body names them too, for senders without the headers.
+		key, escalation = cmp.Or(key, p.IdempotencyKey), cmp.Or(escalation, p.EscalationID)
+	}
+	ids := fmt.Sprintf("(key %s, escalation %s)", key, escalation)
+	switch {
+	case rec.Page != nil:
+		p := rec.Page
 		names := make([]string, 0, len(p.Recipients))
 		for _, r := range p.Recipients {
 			names = append(names, r.Name)
 		}
 		sort.Strings(names)
-		fmt.Printf("PAGE tier %d (%s) %s %s/%s at %s [%s]: %q → %v (key %s)\n",
-			p.Tier, p.TierName, p.Region, p.Level, p.Posture, p.Site, p.SiteName, p.Note, names, p.IdempotencyKey)
-		w.WriteHeader(http.StatusNoContent)
-	})
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Shutdown(context.Background())
-	}()
-	fmt.Printf("page sink listening on http://%s/pages (signature verified with MERIDIAN_PAGER_SECRET)\n", *addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
-		return err
+		fmt.Printf("PAGE %s%s tier %d (%s) %s %s/%s at %s [%s]: %q → %v %s\n",
+			rec.Channel, toSuffix(rec.To), p.Tier, p.TierName, p.Region, p.Level, p.Posture, p.Site, p.SiteName, p.Note, names, ids)
+	case rec.Channel == notify.ChannelEmail:
+		fmt.Printf("PAGE %s → %s: %q %s\n", rec.Channel, rec.To, rec.Subject, ids)
+	default:
+		text, _, _ := strings.Cut(rec.Text, "\n")
+		fmt.Printf("PAGE %s%s: %q %s\n", rec.Channel, toSuffix(rec.To), text, ids)
 	}
-	return nil
+}
+
+// toSuffix names the person a webhook or Slack URL belongs to, if any.
+func toSuffix(to string) string {
+	if to == "" {
+		return ""
+	}
+	return " → " + to
 }
