@@ -44,9 +44,12 @@ say "migrations and demo data"
 bin/meridianctl migrate
 bin/meridianctl seed
 
+PAGESINK_SMTP_ADDR="${PAGESINK_SMTP_ADDR:-127.0.0.1:2525}"
 if [ -z "${MERIDIAN_PAGER_WEBHOOK_URL:-}" ]; then
   export MERIDIAN_PAGER_WEBHOOK_URL="http://$PAGESINK_ADDR/pages"
-  bin/meridianctl pagesink -addr "$PAGESINK_ADDR" &
+  # Email pages go to the sink too, unless a real relay is configured.
+  export MERIDIAN_SMTP_ADDR="${MERIDIAN_SMTP_ADDR:-$PAGESINK_SMTP_ADDR}"
+  bin/meridianctl pagesink -addr "$PAGESINK_ADDR" -smtp "$PAGESINK_SMTP_ADDR" &
   PIDS+=($!)
 fi
 
@@ -71,7 +74,9 @@ cat <<EOM
   Temporal UI                   http://127.0.0.1:$TEMPORAL_UI_PORT
   Gateway health / metrics      http://$GATEWAY_ADDR/readyz  http://$GATEWAY_ADDR/metrics
   Worker health / metrics       http://$WORKER_HTTP_ADDR/readyz  http://$WORKER_HTTP_ADDR/metrics
-  Pages (signed webhooks)       printed below as PAGE lines
+  Pages (webhook, Slack, email) printed below as PAGE lines; the sink takes
+                                http://$PAGESINK_ADDR/pages/{who}, http://$PAGESINK_ADDR/slack/{who}
+                                and email at smtp://${MERIDIAN_SMTP_ADDR:-(none)}
 
   Demo tokens (valid 30 days; send as "Authorization: Bearer <token>"):
 
