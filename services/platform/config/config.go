@@ -38,6 +38,21 @@ func (r *Reader) Int(key string, def int) int {
 	return n
 }
 
+// Bool returns the variable parsed by strconv.ParseBool (true, false, 1, 0…);
+// anything else is an error rather than a silent default.
+func (r *Reader) Bool(key string, def bool) bool {
+	v := r.String(key, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q is not true or false", key, v))
+		return def
+	}
+	return b
+}
+
 // Duration returns the variable parsed by time.ParseDuration.
 func (r *Reader) Duration(key string, def time.Duration) time.Duration {
 	v := r.String(key, "")

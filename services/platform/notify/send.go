@@ -12,11 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"net/smtp"
 	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -30,8 +32,21 @@ type Sender struct {
 	// webhook of their own: the organisation's paging bridge.
 	DefaultWebhookURL string
 	// SMTP sends email; without an Addr, EMAIL is not available.
-	SMTP   SMTPConfig
+	SMTP SMTPConfig
+	// Client posts to the organisation's webhook.
 	Client *http.Client
+	// PersonalClient posts to URLs people set for themselves. Anyone may
+	// set theirs, so with RestrictPersonalTargets it refuses loopback,
+	// private and link-local destinations: a webhook URL must not turn the
+	// worker into a way into the internal network.
+	PersonalClient *http.Client
+}
+
+// SenderOptions refine NewSender.
+type SenderOptions struct {
+	// RestrictPersonalTargets refuses people's own webhook and Slack URLs
+	// that reach loopback, private or link-local addresses (production).
+	RestrictPersonalTargets bool
 }
 
 // SMTPConfig says how to reach the mail relay.
@@ -43,18 +58,54 @@ type SMTPConfig struct {
 	Timeout  time.Duration
 }
 
-// NewSender returns a sender with a traced HTTP client.
-func NewSender(secret, defaultWebhookURL string, smtpCfg SMTPConfig) *Sender {
+// NewSender returns a sender with traced HTTP clients.
+func NewSender(secret, defaultWebhookURL string, smtpCfg SMTPConfig, opts ...SenderOptions) *Sender {
 	if smtpCfg.From == "" {
 		smtpCfg.From = "meridian@localhost"
 	}
 	if smtpCfg.Timeout == 0 {
 		smtpCfg.Timeout = 15 * time.Second
 	}
-	return &Sender{Secret: secret, DefaultWebhookURL: defaultWebhookURL, SMTP: smtpCfg, Client: &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: otelhttp.NewTransport(http.DefaultTransport),
-	}}
+	var o SenderOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	personal := http.DefaultTransport
+	if o.RestrictPersonalTargets {
+		// No proxy: the check must see the real destination.
+		personal = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, Control: refuseInternal}).DialContext,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConns:        100,
+			IdleConnTimeout:     90 * time.Second,
+		}
+	}
+	return &Sender{Secret: secret, DefaultWebhookURL: defaultWebhookURL, SMTP: smtpCfg,
+		Client:         &http.Client{Timeout: 10 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)},
+		PersonalClient: &http.Client{Timeout: 10 * time.Second, Transport: otelhttp.NewTransport(personal)},
+	}
+}
+
+// errInternalTarget: a personal URL that reaches the internal network.
+var errInternalTarget = errors.New("refused: the address is loopback, private or link-local")
+
+// refuseInternal runs after name resolution, on the address about to be
+// dialled, so a public name pointing inside is refused too.
+func refuseInternal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return errInternalTarget
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+		return errInternalTarget
+	}
+	return nil
 }
 
 // Address is where one person is reached on one channel.
@@ -62,6 +113,8 @@ type Address struct {
 	Channel string
 	// Target is a URL (WEBHOOK, SLACK) or an email address (EMAIL).
 	Target string
+	// Personal: the person set Target themselves (not the organisation's).
+	Personal bool
 }
 
 // Addresses says how a person can be reached, from their directory entry.
@@ -76,14 +129,13 @@ type Addresses struct {
 func (s *Sender) Resolve(channel string, a Addresses) (Address, error) {
 	switch channel {
 	case ChannelWebhook:
-		target := a.WebhookURL
-		if target == "" {
-			target = s.DefaultWebhookURL
+		if a.WebhookURL != "" {
+			return Address{Channel: channel, Target: a.WebhookURL, Personal: true}, nil
 		}
-		if target == "" {
+		if s.DefaultWebhookURL == "" {
 			return Address{}, Permanent(fmt.Errorf("no webhook on file and no default webhook configured"))
 		}
-		return Address{Channel: channel, Target: target}, nil
+		return Address{Channel: channel, Target: s.DefaultWebhookURL}, nil
 	case ChannelEmail:
 		if s.SMTP.Addr == "" {
 			return Address{}, Permanent(fmt.Errorf("email is not configured (MERIDIAN_SMTP_ADDR)"))
@@ -96,7 +148,7 @@ func (s *Sender) Resolve(channel string, a Addresses) (Address, error) {
 		if a.SlackURL == "" {
 			return Address{}, Permanent(fmt.Errorf("no Slack webhook on file"))
 		}
-		return Address{Channel: channel, Target: a.SlackURL}, nil
+		return Address{Channel: channel, Target: a.SlackURL, Personal: true}, nil
 	}
 	return Address{}, Permanent(fmt.Errorf("unknown channel %q", channel))
 }
@@ -111,7 +163,7 @@ func (s *Sender) Send(ctx context.Context, addr Address, page Page) error {
 			return Permanent(fmt.Errorf("encode page: %w", err))
 		}
 		ts := time.Now().Unix()
-		return s.post(ctx, addr.Target, body, map[string]string{
+		return s.post(ctx, addr, body, map[string]string{
 			HeaderTimestamp: strconv.FormatInt(ts, 10),
 			HeaderSignature: Sign(s.Secret, ts, body),
 		}, page)
@@ -122,14 +174,15 @@ func (s *Sender) Send(ctx context.Context, addr Address, page Page) error {
 		if err != nil {
 			return Permanent(fmt.Errorf("encode slack message: %w", err))
 		}
-		return s.post(ctx, addr.Target, body, nil, page)
+		return s.post(ctx, addr, body, nil, page)
 	case ChannelEmail:
 		return s.mail(ctx, addr.Target, page)
 	}
 	return Permanent(fmt.Errorf("unknown channel %q", addr.Channel))
 }
 
-func (s *Sender) post(ctx context.Context, target string, body []byte, headers map[string]string, page Page) error {
+func (s *Sender) post(ctx context.Context, addr Address, body []byte, headers map[string]string, page Page) error {
+	target := addr.Target
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return Permanent(fmt.Errorf("%s request: %w", strings.ToLower(page.Channel), err))
@@ -141,7 +194,14 @@ func (s *Sender) post(ctx context.Context, target string, body []byte, headers m
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := s.Client.Do(req)
+	client := s.Client
+	if addr.Personal && s.PersonalClient != nil {
+		client = s.PersonalClient
+	}
+	resp, err := client.Do(req)
+	if errors.Is(err, errInternalTarget) {
+		return Permanent(fmt.Errorf("%s %s: %w", strings.ToLower(page.Channel), redactURL(target), errInternalTarget))
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", strings.ToLower(page.Channel), redactURL(target), err)
 	}

@@ -43,6 +43,10 @@ type Config struct {
 	// SMTP: MERIDIAN_SMTP_ADDR (host:port; empty: no email), MERIDIAN_SMTP_FROM,
 	// MERIDIAN_SMTP_USERNAME, MERIDIAN_SMTP_PASSWORD.
 	SMTP notify.SMTPConfig
+	// RestrictPersonalTargets (MERIDIAN_RESTRICT_PERSONAL_PAGE_TARGETS;
+	// default true in production) refuses people's own webhook and Slack
+	// URLs that reach loopback, private or link-local addresses.
+	RestrictPersonalTargets bool
 }
 
 // DevelopmentPagerSecret signs pages outside production.
@@ -66,6 +70,7 @@ func LoadConfig() (Config, error) {
 			Password: r.String("MERIDIAN_SMTP_PASSWORD", ""),
 		},
 	}
+	c.RestrictPersonalTargets = r.Bool("MERIDIAN_RESTRICT_PERSONAL_PAGE_TARGETS", c.Production())
 	if err := r.Err(); err != nil {
 		return c, err
 	}
@@ -125,9 +130,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Escalations: escalation.NewStore(pool),
 		Directory:   directory.NewStore(pool),
 		Schedules:   schedule.NewStore(pool),
-		Sender:      notify.NewSender(cfg.PagerSecret, cfg.PagerURL, cfg.SMTP),
-		TierWait:    cfg.TierWait,
-		Log:         log,
+		Sender: notify.NewSender(cfg.PagerSecret, cfg.PagerURL, cfg.SMTP,
+			notify.SenderOptions{RestrictPersonalTargets: cfg.RestrictPersonalTargets}),
+		TierWait: cfg.TierWait,
+		Log:      log,
 	}
 
 	r := outbox.NewRelay(pool, log)

@@ -1,0 +1,56 @@
+package notify_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/platform/notify"
+	"meridian.dev/platform/notify/sink"
+)
+
+// People set their own webhook URLs; in production those must not reach the
+// internal network (here: loopback), while the organisation's webhook may.
+func TestRestrictedSenderRefusesPersonalURLsInside(t *testing.T) {
+	t.Parallel()
+	rx, err := sink.Start(t.Context(), sink.Options{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rx.Close() })
+	page := notify.Page{IdempotencyKey: "e1:tier1:round1:ana:WEBHOOK", EscalationID: "e1", Tier: 1, SentAt: time.Now()}
+
+	restricted := notify.NewSender(secret, rx.URL()+"/pages", notify.SMTPConfig{}, notify.SenderOptions{RestrictPersonalTargets: true})
+	for _, a := range []notify.Addresses{{WebhookURL: rx.URL() + "/pages/ana"}, {SlackURL: rx.URL() + "/slack/ana"}} {
+		channel := notify.ChannelWebhook
+		if a.SlackURL != "" {
+			channel = notify.ChannelSlack
+		}
+		addr, err := restricted.Resolve(channel, a)
+		if err != nil {
+			t.Fatalf("resolve %s: %v", channel, err)
+		}
+		err = restricted.Send(context.Background(), addr, page)
+		if err == nil || !notify.IsPermanent(err) || !strings.Contains(err.Error(), "loopback, private or link-local") {
+			t.Fatalf("%s to a loopback URL a person set = %v, want a permanent refusal", channel, err)
+		}
+	}
+	// The organisation's own webhook is configuration, not user input.
+	addr, err := restricted.Resolve(notify.ChannelWebhook, notify.Addresses{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restricted.Send(context.Background(), addr, page); err != nil {
+		t.Fatalf("the organisation's webhook on loopback: %v", err)
+	}
+	// Unrestricted (development, tests) reaches a personal URL on loopback.
+	open := notify.NewSender(secret, "", notify.SMTPConfig{})
+	addr, _ = open.Resolve(notify.ChannelWebhook, notify.Addresses{WebhookURL: rx.URL() + "/pages/ana"})
+	if err := open.Send(context.Background(), addr, page); err != nil {
+		t.Fatalf("unrestricted personal webhook: %v", err)
+	}
+	if got := rx.Received(); len(got) != 2 || got[0].To != "" || got[1].To != "ana" {
+		t.Fatalf("sink got %+v, want the organisation's page, then Ana's unrestricted one", got)
+	}
+}
