@@ -135,6 +135,31 @@ func (r *Resolver) EscalateNow(ctx context.Context, args struct{ Input escalatio
 	return r.decide(ctx, args.Input, escalateNow)
 }
 
+type addNoteInput struct {
+	EscalationID     graphql.ID
+	Note             string
+	ClientMutationID *string
+}
+
+// AddEscalationNote resolves Mutation.addEscalationNote: whoever may
+// acknowledge the escalation.
+func (r *Resolver) AddEscalationNote(ctx context.Context, args struct{ Input addNoteInput }) (*escalationPayload, error) {
+	in := args.Input
+	id, err := r.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	escID, err := parseID(in.EscalationID, kindEscalation, "escalationId")
+	if err != nil {
+		return nil, err
+	}
+	e, err := r.escalations.AddNote(ctx, id.Subject, escID, in.Note, deref(in.ClientMutationID, ""), allow(id, policy.AcknowledgeEscalation))
+	if err != nil {
+		return nil, err
+	}
+	return &escalationPayload{escalation: &escalationResolver{r: r, e: e}, clientMutationID: in.ClientMutationID}, nil
+}
+
 type handOffInput struct {
 	EscalationID     graphql.ID
 	ToRegion         string

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -445,6 +446,63 @@ func deref(s *string) string {
 		return "someone"
 	}
 	return *s
+}
+
+// KindNote is a note someone added to the timeline.
+const KindNote = "NOTE"
+
+// AddNote puts a note on the timeline, at any stage (after the resolution
+// too: what was learnt belongs with the incident). authorize sees the
+// escalation's region. A retried request with the same requestKey adds the
+// note once.
+func (s *Store) AddNote(ctx context.Context, actor string, id uuid.UUID, note, requestKey string, authorize Authorize) (Escalation, error) {
+	note = strings.TrimSpace(note)
+	switch {
+	case note == "":
+		return Escalation{}, fault.Invalid("note", "must not be empty")
+	case utf8.RuneCountInString(note) > MaxNoteLength:
+		return Escalation{}, fault.Invalid("note", "must be at most %d characters", MaxNoteLength)
+	}
+	var e Escalation
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		e, err = scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM escalations WHERE id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("escalation: note on %s: %w", id, err)
+		}
+		if err := authorize(e.Region); err != nil {
+			return err
+		}
+		var key *string
+		if requestKey != "" {
+			k := fmt.Sprintf("%s:note:%s:%s", id, actor, requestKey)
+			key = &k
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO escalation_timeline (escalation_id, kind, actor, note, dedupe_key)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`, id, KindNote, actor, note, key)
+		if err != nil {
+			return fmt.Errorf("escalation: note on %s: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // the same request, retried
+		}
+		b := &pgx.Batch{}
+		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: "escalation.note", ObjectType: "Escalation",
+			ObjectID: id.String(), After: map[string]string{"note": note}}); err != nil {
+			return err
+		}
+		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: e}); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return Escalation{}, err
+	}
+	return e, nil
 }
 
 // HandOff passes the escalation to another region: it is open again there,
