@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,13 +31,21 @@ type Message struct {
 // after delivering and before marking the row done delivers it again.
 type Handler func(ctx context.Context, m Message) error
 
+// KeyFunc names a message's ordering lane. Within a batch, messages of one
+// lane are delivered one at a time in commit order; lanes run side by side.
+// The empty key is one lane of its own.
+type KeyFunc func(Message) string
+
 // Relay moves outbox rows to their handlers. It wakes on LISTEN/NOTIFY and
 // also polls, so a missed notification only delays delivery. Rows are claimed
 // with FOR UPDATE SKIP LOCKED, so several relays can run side by side.
 type Relay struct {
 	pool      *pgxpool.Pool
 	handlers  map[string]Handler
+	keys      map[string]KeyFunc
 	batchSize int
+	// lanes is how many ordering lanes of a batch are delivered at once.
+	lanes     int
 	poll      time.Duration
 	log       *slog.Logger
 	tracer    trace.Tracer
@@ -49,12 +58,23 @@ func NewRelay(pool *pgxpool.Pool, log *slog.Logger) *Relay {
 	meter := otel.Meter("meridian/outbox")
 	delivered, _ := meter.Int64Counter("meridian_outbox_delivered", metric.WithDescription("outbox rows delivered"))
 	failed, _ := meter.Int64Counter("meridian_outbox_failed", metric.WithDescription("outbox delivery attempts that failed"))
-	return &Relay{pool: pool, handlers: map[string]Handler{}, batchSize: 100, poll: time.Second, log: log,
+	return &Relay{pool: pool, handlers: map[string]Handler{}, keys: map[string]KeyFunc{}, batchSize: 100, lanes: 16,
+		poll: time.Second, log: log,
 		tracer: otel.Tracer("meridian/outbox"), delivered: delivered, failed: failed}
 }
 
-// Handle registers the handler for topic.
+// Handle registers the handler for topic. Its messages share one lane with
+// every other unkeyed message: delivered one at a time, in commit order.
 func (r *Relay) Handle(topic string, h Handler) { r.handlers[topic] = h }
+
+// HandleKeyed registers the handler for topic, with the lane each message
+// belongs to: messages about different things (sites, escalations) need no
+// order between them, and delivering them side by side keeps one slow call
+// (a workflow start) from delaying the rest of the batch.
+func (r *Relay) HandleKeyed(topic string, h Handler, key KeyFunc) {
+	r.handlers[topic] = h
+	r.keys[topic] = key
+}
 
 // Run relays until ctx ends.
 func (r *Relay) Run(ctx context.Context) error {
@@ -146,9 +166,15 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 			return fmt.Errorf("claim: %w", err)
 		}
 		claimed = len(batch)
+		msgs := make([]Message, len(batch))
+		parents := make([]string, len(batch))
+		for i, c := range batch {
+			msgs[i], parents[i] = c.Message, c.traceparent
+		}
+		errs := r.deliverBatch(ctx, msgs, parents)
 		var done []int64
-		for _, c := range batch {
-			if err := r.deliver(telemetry.ExtractTraceparent(ctx, c.traceparent), c.Message); err != nil {
+		for i, c := range batch {
+			if err := errs[i]; err != nil {
 				r.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", c.Topic)))
 				r.log.WarnContext(ctx, "outbox delivery failed; will retry", "id", c.ID, "topic", c.Topic, "attempt", c.Attempts+1, "err", err)
 				if _, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2,
@@ -168,6 +194,45 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		return nil
 	})
 	return claimed, err
+}
+
+// deliverBatch delivers msgs lane by lane, lanes concurrently, and returns
+// each message's error at its index.
+func (r *Relay) deliverBatch(ctx context.Context, msgs []Message, traceparents []string) []error {
+	errs := make([]error, len(msgs))
+	lanes := map[string][]int{}
+	var order []string
+	for i, m := range msgs {
+		var k string
+		if key := r.keys[m.Topic]; key != nil {
+			k = key(m)
+		}
+		if _, seen := lanes[k]; !seen {
+			order = append(order, k)
+		}
+		lanes[k] = append(lanes[k], i)
+	}
+	deliverLane := func(lane []int) {
+		for _, i := range lane {
+			errs[i] = r.deliver(telemetry.ExtractTraceparent(ctx, traceparents[i]), msgs[i])
+		}
+	}
+	if len(order) == 1 {
+		deliverLane(lanes[order[0]])
+		return errs
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, max(r.lanes, 1))
+	for _, k := range order {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func(lane []int) {
+			defer func() { <-slots; wg.Done() }()
+			deliverLane(lane)
+		}(lanes[k])
+	}
+	wg.Wait()
+	return errs
 }
 
 func (r *Relay) deliver(ctx context.Context, m Message) (err error) {

@@ -46,12 +46,35 @@ type Handlers struct {
 	TierWait time.Duration
 }
 
-// Register installs every handler on r.
+// Register installs every handler on r. Each message's lane is the thing
+// it is about: a site's changes stay in order, as do an escalation's start
+// and its signals, while different sites and escalations go side by side
+// (200 incidents opened at once start 200 workflows concurrently).
 func (h *Handlers) Register(r *outbox.Relay) {
-	r.Handle(outbox.TopicSiteStatusChanged, h.siteStatusChanged)
-	r.Handle(outbox.TopicEscalationOpened, h.escalationOpened)
-	r.Handle(outbox.TopicEscalationChanged, h.escalationChanged)
-	r.Handle(outbox.TopicIncidentOpened, h.incidentOpened)
+	r.HandleKeyed(outbox.TopicSiteStatusChanged, h.siteStatusChanged, laneOf("site", func(ev *laneEvent) string { return ev.Site.ID }))
+	r.HandleKeyed(outbox.TopicEscalationOpened, h.escalationOpened, laneOf("escalation", func(ev *laneEvent) string { return ev.Escalation.ID }))
+	r.HandleKeyed(outbox.TopicEscalationChanged, h.escalationChanged, laneOf("escalation", func(ev *laneEvent) string { return ev.Escalation.ID }))
+	// A signal to an incident's child may then reach Temporal before the
+	// parent has started it: it is dropped as NotFound and nothing is lost,
+	// since the workflow reads Postgres before every page.
+	r.HandleKeyed(outbox.TopicIncidentOpened, h.incidentOpened, laneOf("incident", func(ev *laneEvent) string { return ev.Incident.ID }))
+}
+
+// laneEvent decodes only the IDs lanes are keyed by.
+type laneEvent struct {
+	Site       struct{ ID string } `json:"site"`
+	Escalation struct{ ID string } `json:"escalation"`
+	Incident   struct{ ID string } `json:"incident"`
+}
+
+func laneOf(kind string, id func(*laneEvent) string) outbox.KeyFunc {
+	return func(m outbox.Message) string {
+		var ev laneEvent
+		if err := json.Unmarshal(m.Payload, &ev); err != nil || id(&ev) == "" {
+			return "" // the handler reports the bad payload
+		}
+		return kind + ":" + id(&ev)
+	}
 }
 
 func (h *Handlers) siteStatusChanged(ctx context.Context, m outbox.Message) error {
