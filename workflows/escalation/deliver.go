@@ -160,6 +160,10 @@ func (a *Activities) Deliver(ctx context.Context, req DeliverRequest) (DeliverRe
 	if err != nil {
 		return DeliverResult{}, fmt.Errorf("deliver: %w", err)
 	}
+	if len(people) == 0 {
+		return DeliverResult{}, a.deliveryFailed(ctx, id, req, attempt,
+			notify.Permanent(fmt.Errorf("%s is no longer in the directory", req.Subject)))
+	}
 	contacts, err := a.Directory.ContactsOf(ctx, []string{req.Subject})
 	if err != nil {
 		return DeliverResult{}, fmt.Errorf("deliver: %w", err)

@@ -189,9 +189,13 @@ func TestDeliverFailuresLandOnTheTimeline(t *testing.T) {
 		t.Fatalf("DELIVERY_FAILED steps = %+v", failed)
 	}
 
-	// An address the receiver refuses: not retried.
+	// An address the receiver refuses: not retried. (Round 2: in the
+	// activity environment every call is attempt 1, and the attempt is part
+	// of the failure's dedupe key.)
 	f.setContacts(t, "mgr-emea-1", directory.ContactsChange{WebhookURL: ptr(rx.URL() + "/pages/gone")})
-	_, err = runActivity(t, ActivityDeliver, a.Deliver, deliverRequest(f, Delivery{"mgr-emea-1", "WEBHOOK"}, 1))
+	refused := deliverRequest(f, Delivery{"mgr-emea-1", "WEBHOOK"}, 1)
+	refused.Round = 2
+	_, err = runActivity(t, ActivityDeliver, a.Deliver, refused)
 	if err == nil || !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != errPermanentDelivery {
 		t.Fatalf("delivery to a 404 receiver = %v, want a non-retryable %s", err, errPermanentDelivery)
 	}
@@ -200,12 +204,15 @@ func TestDeliverFailuresLandOnTheTimeline(t *testing.T) {
 	if err == nil || !errors.As(err, &appErr) || !appErr.NonRetryable() {
 		t.Fatalf("Slack delivery without a webhook = %v, want non-retryable", err)
 	}
-	failed = f.timelineOf(t, esc.KindDeliveryFailed)
-	if len(failed) != 2 || !strings.Contains(failed[1].Note, "not retried") {
-		t.Fatalf("DELIVERY_FAILED steps = %+v, want the 404 recorded as not retried", failed)
+	// Someone removed from the directory since the plan: not retried.
+	_, err = runActivity(t, ActivityDeliver, a.Deliver, deliverRequest(f, Delivery{"ghost", "WEBHOOK"}, 1))
+	if err == nil || !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), "no longer in the directory") {
+		t.Fatalf("delivery to a removed person = %v, want non-retryable", err)
 	}
-	if n := len(f.timelineOf(t, esc.KindDeliveryFailed)); n != 2 {
-		t.Fatalf("DELIVERY_FAILED = %d", n)
+	failed = f.timelineOf(t, esc.KindDeliveryFailed)
+	if len(failed) != 4 || !strings.Contains(failed[1].Note, "404") || !strings.Contains(failed[1].Note, "not retried") ||
+		!strings.Contains(failed[2].Note, "no Slack webhook on file") || !strings.Contains(failed[3].Note, "no longer in the directory") {
+		t.Fatalf("DELIVERY_FAILED steps = %+v, want the 404 recorded as not retried", failed)
 	}
 	if len(rx.Received()) != 0 {
 		t.Fatalf("refused pages were recorded as received: %+v", rx.Received())

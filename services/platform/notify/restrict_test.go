@@ -54,3 +54,27 @@ func TestRestrictedSenderRefusesPersonalURLsInside(t *testing.T) {
 		t.Fatalf("sink got %+v, want the organisation's page, then Ana's unrestricted one", got)
 	}
 }
+
+// Notes and site names are people's words: in Slack they must not become
+// markup, such as a mention that notifies a whole channel.
+func TestSlackTextIsEscaped(t *testing.T) {
+	t.Parallel()
+	rx, err := sink.Start(t.Context(), sink.Options{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rx.Close() })
+	s := notify.NewSender(secret, "", notify.SMTPConfig{})
+	addr, err := s.Resolve(notify.ChannelSlack, notify.Addresses{SlackURL: rx.URL() + "/slack/ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := notify.Page{IdempotencyKey: "k", EscalationID: "e1", Tier: 1, Site: "LON-HQ", Note: "<!channel> smoke & <b>fire</b>"}
+	if err := s.Send(context.Background(), addr, page); err != nil {
+		t.Fatal(err)
+	}
+	got := rx.Received()
+	if len(got) != 1 || !strings.Contains(got[0].Text, "&lt;!channel&gt; smoke &amp; &lt;b&gt;fire&lt;/b&gt;") || strings.Contains(got[0].Text, "<!channel>") {
+		t.Fatalf("Slack pages = %+v, want one with the note escaped", got)
+	}
+}

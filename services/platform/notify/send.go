@@ -170,7 +170,7 @@ func (s *Sender) Send(ctx context.Context, addr Address, page Page) error {
 	case ChannelSlack:
 		// Slack's incoming webhooks (and Mattermost's, Rocket.Chat's) take
 		// {"text": ...}; the URL itself is the credential.
-		body, err := json.Marshal(map[string]string{"text": page.Text()})
+		body, err := json.Marshal(map[string]string{"text": slackEscape(page.Text())})
 		if err != nil {
 			return Permanent(fmt.Errorf("encode slack message: %w", err))
 		}
@@ -220,6 +220,10 @@ func (s *Sender) post(ctx context.Context, addr Address, body []byte, headers ma
 	}
 	return err
 }
+
+// slackEscape keeps text written by people (notes, site names) from being
+// read as Slack markup: "<!channel>" in a note must not notify a channel.
+var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 // redactURL keeps scheme and host: a Slack webhook's path is its secret, and
 // errors end up on the timeline.
