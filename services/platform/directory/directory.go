@@ -124,7 +124,11 @@ func (c ContactsChange) Validate() error {
 			return fault.Invalid("email", "must be a plain email address such as ana@example.com")
 		}
 	}
-	for field, v := range map[string]*string{"webhookUrl": c.WebhookURL, "slackWebhookUrl": c.SlackWebhookURL} {
+	for _, f := range []struct {
+		field string
+		v     *string
+	}{{"webhookUrl", c.WebhookURL}, {"slackWebhookUrl", c.SlackWebhookURL}} {
+		field, v := f.field, f.v
 		if v == nil || *v == "" {
 			continue
 		}
