@@ -260,21 +260,8 @@ func (w *run) climb(ctx workflow.Context) error {
 		}
 		var res PageResult
 		err := workflow.ExecuteActivity(pageCtx, ActivityPage, PageRequest{Input: w.in, Tier: tierNo, Round: w.state.Round, Reminder: reminder}).Get(ctx, &res)
-		w.state.Tier = tierNo
-		if err != nil {
-			return recordStep("PAGE_FAILED", fmt.Sprintf("tier %d (%s): %v", tierNo, w.in.Policy.Tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
-		}
-		for _, p := range res.Recipients {
-			if !slices.Contains(w.state.Paged, p) {
-				w.state.Paged = append(w.state.Paged, p)
-			}
-		}
-		if res.Skipped {
-			// Postgres is the record: a decision whose signal has not
-			// arrived yet (or never will) still stops the paging.
-			adopt(&w.state, res.Status)
-		}
-		return nil
+		_, err = w.pageAnswered(tierNo, res, err, recordStep, key)
+		return err
 	}
 
 	// Each pass climbs one region's policy; a hand-off starts another pass
@@ -380,6 +367,27 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 	return nil
 }
 
+// pageAnswered applies what a paging activity answered: the tier reached, a
+// failure on the timeline, who may now acknowledge, and a decision Postgres
+// already holds (a decision whose signal has not arrived yet, or never will,
+// still stops the paging). It reports whether the pages should go out.
+func (w *run) pageAnswered(tierNo int, res PageResult, err error, recordStep func(string, string, int, string) error, key func(int, string) string) (bool, error) {
+	w.state.Tier = tierNo
+	if err != nil {
+		return false, recordStep(esc.KindPageFailed, fmt.Sprintf("tier %d (%s): %v", tierNo, w.in.Policy.Tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
+	}
+	for _, p := range res.Recipients {
+		if !slices.Contains(w.state.Paged, p) {
+			w.state.Paged = append(w.state.Paged, p)
+		}
+	}
+	if res.Skipped {
+		adopt(&w.state, res.Status)
+		return false, nil
+	}
+	return true, nil
+}
+
 // deliveryAttempts is how many times one page is tried on one channel.
 const deliveryAttempts = 5
 
@@ -392,19 +400,9 @@ func (w *run) pageEachPerson(ctx workflow.Context, tierNo int, reminder bool, re
 	_, stepCtx := w.activityContexts(ctx)
 	var plan PlanResult
 	err := workflow.ExecuteActivity(stepCtx, ActivityPlanPages, PageRequest{Input: w.in, Tier: tierNo, Round: w.state.Round, Reminder: reminder}).Get(ctx, &plan)
-	w.state.Tier = tierNo
-	if err != nil {
-		return recordStep(esc.KindPageFailed, fmt.Sprintf("tier %d (%s): %v", tierNo, w.in.Policy.Tiers[tierNo-1].Name, err), tierNo, key(tierNo, "page-failed"))
-	}
 	// Known before any page goes out: whoever is told can acknowledge.
-	for _, p := range plan.Recipients {
-		if !slices.Contains(w.state.Paged, p) {
-			w.state.Paged = append(w.state.Paged, p)
-		}
-	}
-	if plan.Skipped {
-		adopt(&w.state, plan.Status)
-		return nil
+	if send, err := w.pageAnswered(tierNo, plan.PageResult, err, recordStep, key); !send || err != nil {
+		return err
 	}
 	deliverCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
