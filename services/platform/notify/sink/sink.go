@@ -1,3 +1,7 @@
+// Package sink receives pages the way their real receivers would (signed
+// webhooks and Slack-style posts over HTTP, email over SMTP), for tests and
+// for the development page sink (`meridianctl pagesink`). Loopback only: it
+// authenticates nothing but webhook signatures.
 package sink
 
 import (
