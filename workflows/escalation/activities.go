@@ -190,5 +190,6 @@ func (a *Activities) RecordStep(ctx context.Context, req StepRequest) error {
 		return fmt.Errorf("record step: bad escalation id: %w", err)
 	}
 	return a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: req.Kind, Actor: "meridian",
-		Note: req.Note, Tier: int32(req.Tier), DedupeKey: req.DedupeKey, Recipient: req.Recipient, Channel: req.Channel})
+		Note: req.Note, Tier: int32(req.Tier), AboutTier: int32(req.AboutTier), DedupeKey: req.DedupeKey,
+		Recipient: req.Recipient, Channel: req.Channel})
 }

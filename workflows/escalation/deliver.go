@@ -181,7 +181,7 @@ func (a *Activities) Deliver(ctx context.Context, req DeliverRequest) (DeliverRe
 		return DeliverResult{}, a.deliveryFailed(ctx, id, req, attempt, err)
 	}
 	err = a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: esc.KindDelivered, Actor: "meridian",
-		Tier: int32(req.Tier), DedupeKey: key + ":delivered", Recipient: req.Subject, Channel: req.Channel, Attempt: attempt,
+		AboutTier: int32(req.Tier), DedupeKey: key + ":delivered", Recipient: req.Subject, Channel: req.Channel, Attempt: attempt,
 		Note: fmt.Sprintf("tier %d page delivered to %s by %s (attempt %d)", req.Tier, req.Subject, req.Channel, attempt)})
 	if err != nil {
 		// Sent but not recorded: the retry will send it again with the same
@@ -205,7 +205,7 @@ func (a *Activities) deliveryFailed(ctx context.Context, id uuid.UUID, req Deliv
 	a.Log.WarnContext(ctx, "page delivery failed", "escalation", id, "tier", req.Tier, "recipient", req.Subject,
 		"channel", req.Channel, "attempt", attempt, "err", cause)
 	err := a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: esc.KindDeliveryFailed, Actor: "meridian",
-		Tier: int32(req.Tier), DedupeKey: fmt.Sprintf("%s:failed:%d", req.IdempotencyKey(), attempt), Recipient: req.Subject, Channel: req.Channel,
+		AboutTier: int32(req.Tier), DedupeKey: fmt.Sprintf("%s:failed:%d", req.IdempotencyKey(), attempt), Recipient: req.Subject, Channel: req.Channel,
 		Attempt: attempt,
 		Note:    fmt.Sprintf("tier %d page to %s by %s failed (attempt %d of %d): %v; %s", req.Tier, req.Subject, req.Channel, attempt, req.MaxAttempts, cause, next)})
 	if err != nil {

@@ -262,3 +262,30 @@ func TestPlanFallsBackToTheWebhookWhenNoChannelIsOnFile(t *testing.T) {
 		t.Fatalf("PAGED = %+v, want the fallback explained", paged)
 	}
 }
+
+// A page of the giving region that lands after a hand-off is on the
+// timeline with its tier, but leaves the receiving region's tier alone.
+func TestLateDeliveryDoesNotMoveAHandedOffEscalation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	rx := startSink(t, nil)
+	a := f.activities(sinkSender(rx))
+	if _, _, err := f.escalations.HandOff(ctx, "lead-1", f.escalation.ID, "AMER", "shift change"); err != nil {
+		t.Fatalf("hand off: %v", err)
+	}
+	if _, err := runActivity(t, ActivityDeliver, a.Deliver, deliverRequest(f, Delivery{"lead-1", "WEBHOOK"}, 2)); err != nil {
+		t.Fatalf("deliver: %v", err)
+	}
+	delivered := f.timelineOf(t, esc.KindDelivered)
+	if len(delivered) != 1 || delivered[0].Tier == nil || *delivered[0].Tier != 2 {
+		t.Fatalf("DELIVERED = %+v, want one about tier 2", delivered)
+	}
+	e, err := f.escalations.Get(ctx, f.escalation.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Tier != 0 || e.Region != "AMER" {
+		t.Fatalf("escalation after a late delivery: tier %d in %s, want tier 0 in AMER", e.Tier, e.Region)
+	}
+}

@@ -200,6 +200,9 @@ type StepRequest struct {
 	Note         string `json:"note"`
 	Tier         int    `json:"tier"`
 	DedupeKey    string `json:"dedupeKey"`
+	// AboutTier, instead of Tier, names the tier without raising the
+	// escalation's (a delivery's outcome may land after a hand-off).
+	AboutTier int `json:"aboutTier,omitempty"`
 	// Recipient and Channel name the page a step is about, if one.
 	Recipient string `json:"recipient,omitempty"`
 	Channel   string `json:"channel,omitempty"`

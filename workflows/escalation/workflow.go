@@ -423,7 +423,7 @@ func (w *run) pageEachPerson(ctx workflow.Context, tierNo int, reminder bool, re
 			if err := sent.Get(ctx, nil); err != nil {
 				stepCtx := workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(stepCtx))
 				_ = workflow.ExecuteActivity(stepCtx, ActivityRecordStep, StepRequest{
-					EscalationID: w.in.EscalationID, Kind: esc.KindPageFailed, Tier: tierNo,
+					EscalationID: w.in.EscalationID, Kind: esc.KindPageFailed, AboutTier: tierNo,
 					Recipient: d.Subject, Channel: d.Channel,
 					Note:      fmt.Sprintf("gave up paging %s by %s for tier %d: %v", d.Subject, d.Channel, tierNo, err),
 					DedupeKey: req.IdempotencyKey() + ":gave-up",

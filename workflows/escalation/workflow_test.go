@@ -384,7 +384,8 @@ func TestWorkflowDeliveryFailureIsRecordedAndTheClimbGoesOn(t *testing.T) {
 	require.Len(t, steps, 3, "PAGE_FAILED for tier 1's person, TIMED_OUT for tier 1, then EXHAUSTED")
 	failed := steps[0].Req
 	require.Equal(t, esc.KindPageFailed, failed.Kind)
-	require.Equal(t, 1, failed.Tier)
+	require.Equal(t, 0, failed.Tier, "a delivery's outcome does not move the escalation")
+	require.Equal(t, 1, failed.AboutTier)
 	require.Equal(t, "tier1-person", failed.Recipient)
 	require.Equal(t, "WEBHOOK", failed.Channel)
 	require.Equal(t, h.in.EscalationID+":tier1:round1:tier1-person:WEBHOOK:gave-up", failed.DedupeKey)

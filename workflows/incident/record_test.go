@@ -292,7 +292,7 @@ func (r *liveIncident) checkResult(t *testing.T, res Result, want map[uuid.UUID]
 }
 
 // keepHistory fetches the finished incident's history, replays it against
-// the current code, and stores it in testdata.
+// the current code, and stores it in testdata when recording.
 func (r *liveIncident) keepHistory(t *testing.T, name string) {
 	t.Helper()
 	events, err := r.history(r.id)
@@ -303,6 +303,9 @@ func (r *liveIncident) keepHistory(t *testing.T, name string) {
 	hist := &historypb.History{Events: events}
 	if err := newReplayer(nil).ReplayWorkflowHistory(replayLogger(), hist); err != nil {
 		t.Fatalf("replaying the history just recorded: %v", err)
+	}
+	if os.Getenv(recordHistoriesEnv) != "1" {
+		return
 	}
 	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
 	if err != nil {

@@ -579,6 +579,10 @@ type Step struct {
 	Actor        string
 	Note         string
 	Tier         int32 // the tier now reached; 0 leaves it unchanged
+	// AboutTier names the tier of a step that does not move the escalation:
+	// a delivery finishing late (after a hand-off reset the tier, say) must
+	// not raise it again.
+	AboutTier int32
 	// DedupeKey makes a retried activity record its step once.
 	DedupeKey string
 	// Recipient, Channel and Attempt describe a step about one page.
@@ -596,7 +600,7 @@ func (s *Store) RecordStep(ctx context.Context, step Step) error {
 			tier, recipient, channel, attempt)
 			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, 0), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, 0))
 			ON CONFLICT (dedupe_key) DO NOTHING`,
-			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey, step.Tier, step.Recipient, step.Channel, step.Attempt)
+			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey, max(step.Tier, step.AboutTier), step.Recipient, step.Channel, step.Attempt)
 		if postgres.IsForeignKeyViolation(err) {
 			return ErrNotFound
 		}
