@@ -405,7 +405,9 @@ func (w *run) pageEachPerson(ctx workflow.Context, tierNo int, reminder bool, re
 		return err
 	}
 	deliverCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
+		// A page lost with a crashed worker is retried when this runs out:
+		// keep it short (the HTTP client gives up after 10 s, SMTP 15 s).
+		StartToCloseTimeout: 15 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
 			MaximumAttempts: deliveryAttempts, NonRetryableErrorTypes: []string{errPermanentDelivery}},
 	})

@@ -297,6 +297,14 @@ type opened struct {
 
 // key is the idempotency key of the one page each tier sends here: to one
 // person, by webhook.
+func openIDs(opens []opened) []uuid.UUID {
+	ids := make([]uuid.UUID, len(opens))
+	for i, o := range opens {
+		ids[i] = o.ID
+	}
+	return ids
+}
+
 func key(o opened, tier int) string {
 	who := tier2Recipient
 	if tier == 1 {
@@ -430,6 +438,15 @@ func TestWorkerKilledMidEscalation(t *testing.T) {
 		return true
 	})
 	t.Logf("every tier paged %s after the restart", time.Since(restartedAt).Round(time.Millisecond))
+	// The climb does not wait for deliveries: a page the killed worker sent
+	// but never recorded is retried once its attempt times out (15 s), and
+	// only then lands on the timeline. Wait for every tier's DELIVERED row.
+	waitPages(t, rcv, w2, settle, "a DELIVERED row for both tiers of every escalation", func() bool {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(DISTINCT (escalation_id, tier)) FROM escalation_timeline
+			WHERE kind = 'DELIVERED' AND escalation_id = ANY($1)`, openIDs(opens)).Scan(&n)
+		return err == nil && n == 2*len(opens)
+	})
 
 	checkPages(t, pool, rcv, opens, killedAt, restartedAt)
 	checkTimeline(t, pool, opens)
@@ -522,11 +539,13 @@ func checkPages(t *testing.T, pool *pgxpool.Pool, rcv *receiver, opens []opened,
 				// a page and recording it cannot know the page went out, so
 				// the retry sends it again with the same Idempotency-Key, and
 				// the pager drops it (as PagerDuty and Opsgenie do with their
-				// dedup keys): the person is paged once. Anything else is a
-				// real double page: a third delivery, a repeat of a page
-				// first sent after the kill, or a repeat although the page
-				// was already recorded (the activity checks before sending).
-				if len(ds) > 2 || !ds[0].At.Before(killedAt) || recordedBeforeKill {
+				// dedup keys): the person is paged once. A first copy that
+				// arrives between the kill and the restart was still sent by
+				// the killed worker (its request was on the wire). Anything
+				// else is a real double page: a third delivery, a repeat of a
+				// page first sent by the new worker, or a repeat although the
+				// page was already recorded (the activity checks first).
+				if len(ds) > 2 || !ds[0].At.Before(restartedAt) || recordedBeforeKill {
 					t.Errorf("%s (%s): tier %d paged %d times with the same Idempotency-Key, at %s (%s)",
 						o.Code, o.ID, tier, len(ds), strings.Join(at, "; "), recorded)
 				} else {
