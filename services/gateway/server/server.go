@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		Hub:         hub,
 		Limiter:     limit.New(rdb, cfg.RedisPrefix, cfg.RateLimit, cfg.RateWindow, log),
 		Schedules:   schedule.NewStore(pool),
-		Directory:   directory.NewStore(pool),
+		Directory:   directory.NewStore(pool).RequireHTTPS(cfg.Production()),
 		Incidents:   incident.NewStore(pool),
 		Engine:      tc,
 		Log:         log,

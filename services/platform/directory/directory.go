@@ -27,7 +27,19 @@ type Person struct {
 }
 
 // Store reads and writes the directory.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct {
+	pool      *pgxpool.Pool
+	httpsOnly bool
+}
+
+// RequireHTTPS returns a store whose SetContacts refuses webhook and Slack
+// URLs that are not https (production: pages must not cross the internet in
+// the clear, and the worker would refuse them at 3 a.m. instead).
+func (s *Store) RequireHTTPS(on bool) *Store {
+	c := *s
+	c.httpsOnly = on
+	return &c
+}
 
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
@@ -116,8 +128,9 @@ func (s *Store) Contacts(ctx context.Context, subject string) (Contacts, error) 
 // ErrUnknownPerson: the subject is not in the directory.
 var ErrUnknownPerson = fault.New(fault.NotFound, "no such person in the directory")
 
-// Validate checks the fields being set: an email address, and http(s) URLs.
-func (c ContactsChange) Validate() error {
+// Validate checks the fields being set: an email address, and http(s) URLs
+// (https only with httpsOnly).
+func (c ContactsChange) Validate(httpsOnly bool) error {
 	if c.Email != nil && *c.Email != "" {
 		a, err := mail.ParseAddress(*c.Email)
 		if err != nil || a.Address != *c.Email || len(*c.Email) > 254 {
@@ -136,6 +149,9 @@ func (c ContactsChange) Validate() error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(*v) > 2000 {
 			return fault.Invalid(field, "must be an absolute http or https URL")
 		}
+		if httpsOnly && u.Scheme != "https" {
+			return fault.Invalid(field, "must be an https URL")
+		}
 	}
 	return nil
 }
@@ -143,7 +159,7 @@ func (c ContactsChange) Validate() error {
 // SetContacts changes how subject is reached and audits it. The audit
 // entry names the fields changed, not the URLs: a webhook URL is a secret.
 func (s *Store) SetContacts(ctx context.Context, actor, subject string, change ContactsChange) (Contacts, error) {
-	if err := change.Validate(); err != nil {
+	if err := change.Validate(s.httpsOnly); err != nil {
 		return Contacts{}, err
 	}
 	var c Contacts

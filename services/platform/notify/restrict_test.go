@@ -22,7 +22,15 @@ func TestRestrictedSenderRefusesPersonalURLsInside(t *testing.T) {
 	page := notify.Page{IdempotencyKey: "e1:tier1:round1:ana:WEBHOOK", EscalationID: "e1", Tier: 1, SentAt: time.Now()}
 
 	restricted := notify.NewSender(secret, rx.URL()+"/pages", notify.SMTPConfig{}, notify.SenderOptions{RestrictPersonalTargets: true})
-	for _, a := range []notify.Addresses{{WebhookURL: rx.URL() + "/pages/ana"}, {SlackURL: rx.URL() + "/slack/ana"}} {
+	// Plain http is refused before anything is dialled.
+	if _, err := restricted.Resolve(notify.ChannelWebhook, notify.Addresses{WebhookURL: "http://pager.example/ana"}); err == nil ||
+		!notify.IsPermanent(err) || !strings.Contains(err.Error(), "https") {
+		t.Fatalf("a personal http URL = %v, want a permanent refusal naming https", err)
+	}
+	// https to a loopback address is refused when dialled (no TLS peer is
+	// needed for that: the address is checked before the connection).
+	httpsURL := strings.Replace(rx.URL(), "http://", "https://", 1)
+	for _, a := range []notify.Addresses{{WebhookURL: httpsURL + "/pages/ana"}, {SlackURL: httpsURL + "/slack/ana"}} {
 		channel := notify.ChannelWebhook
 		if a.SlackURL != "" {
 			channel = notify.ChannelSlack

@@ -40,12 +40,17 @@ type Sender struct {
 	// private and link-local destinations: a webhook URL must not turn the
 	// worker into a way into the internal network.
 	PersonalClient *http.Client
+	// personalHTTPS refuses people's own URLs that are not https: a page
+	// names a site, its status and a note, which do not cross the internet
+	// in the clear.
+	personalHTTPS bool
 }
 
 // SenderOptions refine NewSender.
 type SenderOptions struct {
 	// RestrictPersonalTargets refuses people's own webhook and Slack URLs
-	// that reach loopback, private or link-local addresses (production).
+	// that are not https or that reach loopback, private or link-local
+	// addresses (production).
 	RestrictPersonalTargets bool
 }
 
@@ -80,7 +85,7 @@ func NewSender(secret, defaultWebhookURL string, smtpCfg SMTPConfig, opts ...Sen
 			IdleConnTimeout:     90 * time.Second,
 		}
 	}
-	return &Sender{Secret: secret, DefaultWebhookURL: defaultWebhookURL, SMTP: smtpCfg,
+	return &Sender{Secret: secret, DefaultWebhookURL: defaultWebhookURL, SMTP: smtpCfg, personalHTTPS: o.RestrictPersonalTargets,
 		Client:         &http.Client{Timeout: 10 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)},
 		PersonalClient: &http.Client{Timeout: 10 * time.Second, Transport: otelhttp.NewTransport(personal)},
 	}
@@ -130,7 +135,7 @@ func (s *Sender) Resolve(channel string, a Addresses) (Address, error) {
 	switch channel {
 	case ChannelWebhook:
 		if a.WebhookURL != "" {
-			return Address{Channel: channel, Target: a.WebhookURL, Personal: true}, nil
+			return s.personal(channel, a.WebhookURL)
 		}
 		if s.DefaultWebhookURL == "" {
 			return Address{}, Permanent(fmt.Errorf("no webhook on file and no default webhook configured"))
@@ -148,9 +153,17 @@ func (s *Sender) Resolve(channel string, a Addresses) (Address, error) {
 		if a.SlackURL == "" {
 			return Address{}, Permanent(fmt.Errorf("no Slack webhook on file"))
 		}
-		return Address{Channel: channel, Target: a.SlackURL, Personal: true}, nil
+		return s.personal(channel, a.SlackURL)
 	}
 	return Address{}, Permanent(fmt.Errorf("unknown channel %q", channel))
+}
+
+// personal is the address of a URL a person set for themselves.
+func (s *Sender) personal(channel, target string) (Address, error) {
+	if s.personalHTTPS && !strings.HasPrefix(strings.ToLower(target), "https://") {
+		return Address{}, Permanent(fmt.Errorf("%s %s: a URL of your own must use https", strings.ToLower(channel), redactURL(target)))
+	}
+	return Address{Channel: channel, Target: target, Personal: true}, nil
 }
 
 // Send delivers page to addr. Errors marked Permanent are not worth a retry.
