@@ -173,7 +173,8 @@ type State struct {
 	HandedBy []string `json:"handedBy,omitempty"` // regions that handed it off, in order
 }
 
-// PageRequest asks the Page activity to page one tier.
+// PageRequest asks PlanPages (or, for escalations started before
+// per-person paging, the Page activity) to page one tier.
 type PageRequest struct {
 	Input Input `json:"input"`
 	Tier  int   `json:"tier"` // 1-based
@@ -183,7 +184,7 @@ type PageRequest struct {
 	Reminder bool `json:"reminder,omitempty"`
 }
 
-// PageResult says what the Page activity did.
+// PageResult says what paging a tier did (PlanResult carries it too).
 type PageResult struct {
 	// Skipped is true when Postgres already showed the escalation
 	// acknowledged or resolved, so nobody was paged.

@@ -270,7 +270,7 @@ func TestWorkflowResolveDuringTier1(t *testing.T) {
 func TestWorkflowAdoptsAcknowledgementFromPostgres(t *testing.T) {
 	t.Parallel()
 	// The signal was lost or is late, but Postgres already holds the
-	// acknowledgement: the Page activity says so and nobody is paged.
+	// acknowledgement: the plan says so and nobody is paged.
 	h := newHarness(t, func(PageRequest, int32) (PageResult, error) {
 		return PageResult{Skipped: true, Status: StateAcknowledged}, nil
 	})

@@ -47,8 +47,9 @@ const (
 	// killAfter tier-1 pages in, the first worker dies.
 	killAfter = 5
 	// settle bounds the wait, after the restart, for every page to arrive.
-	// A Page activity the dead worker had started is only retried when its
-	// StartToCloseTimeout (30 s) runs out, so this must exceed 30 s + tierWait.
+	// A Deliver activity the dead worker had started is only retried when
+	// its StartToCloseTimeout (15 s) runs out, so this must exceed that plus
+	// tierWait, with room for a loaded machine.
 	settle = 60 * time.Second
 )
 
