@@ -46,6 +46,26 @@ func waitPaged(t *testing.T, s *stack, escalationGlobalID, subject string) {
 	}
 }
 
+// waitDelivered waits until the escalation's timeline holds n DELIVERED
+// steps: pages are delivered beside the climb, and their records must not
+// land in the middle of a check that nothing was written.
+func waitDelivered(t *testing.T, s *stack, escalationGlobalID string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		var got int
+		err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM escalation_timeline
+			WHERE escalation_id = $1 AND kind = 'DELIVERED'`, idOf(t, escalationGlobalID)).Scan(&got)
+		if err == nil && got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d DELIVERED steps after %s (%v), want %d", got, waitLimit, err, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestHandOffAtAShiftChange: EMEA hands its escalation to APAC; APAC's
 // managers are paged under APAC's policy; EMEA still reads it and sees who
 // took it.
@@ -64,6 +84,7 @@ func TestHandOffAtAShiftChange(t *testing.T) {
 	id := opened.Escalation.ID
 	s.waitPage(t, "EMEA tier-1", func(p receivedPage) bool { return p.Page.Site == "PAR-OFC" && p.Page.Tier == 1 })
 	waitPaged(t, s, id, "rm-emea-emil") // and its PAGED step is recorded
+	waitDelivered(t, s, id, 1)          // deliveries record themselves a moment after the page arrives
 
 	// Only the owning region's managers (or leads) may hand it off, and only
 	// to another known region; nothing changes when refused.

@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -161,7 +162,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The connection outlives the HTTP request's context; it ends when the
 	// client goes or the server shuts down (Shutdown closes it).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &connection{h: h, ws: conn, raw: conn.UnderlyingConn(), out: make(chan []byte, 1024), ops: map[string]func(){}, cancel: cancel, done: make(chan struct{})}
+	c := &connection{h: h, ws: conn, raw: conn.UnderlyingConn(), out: make(chan []byte, 1024), ops: map[string]func(){},
+		cancel: cancel, done: make(chan struct{}), goneCh: make(chan struct{})}
 	// gorilla would answer pings and closes with writes of its own; frames
 	// are written only by this transport, so answer here.
 	conn.SetPingHandler(func(data string) error {
@@ -201,6 +203,15 @@ func (h *Handler) Shutdown() {
 	for _, c := range conns {
 		c.close(closeServiceRestart, "server shutting down; reconnect and resume from your last cursor")
 	}
+	// Let the goodbyes reach the clients before the process goes.
+	deadline := time.After(2 * time.Second)
+	for _, c := range conns {
+		select {
+		case <-c.gone():
+		case <-deadline:
+			return
+		}
+	}
 }
 
 type connection struct {
@@ -216,6 +227,11 @@ type connection struct {
 	ops      map[string]func()
 	closed   bool
 	identity auth.Identity
+
+	// closing is set when the goodbye is under way: no data frame may
+	// follow it. goneCh is closed once the socket is.
+	closing atomic.Bool
+	goneCh  chan struct{}
 }
 
 func (c *connection) send(b []byte) {
@@ -262,16 +278,25 @@ func (c *connection) closeLocked(code int, reason string) {
 		stop()
 	}
 	c.ops = map[string]func(){}
-	// Say goodbye only if no write is in flight: waiting behind a slow
-	// client's write would stall whoever is closing it (often the fan-out).
-	if c.wmu.TryLock() {
+	c.closing.Store(true)
+	c.cancel() // the writer starts no new batch
+	// Say goodbye after a write in flight, not in its middle and not never
+	// (a client that sees no close frame cannot tell a restart from a
+	// failure), without making whoever is closing (often the fan-out) wait
+	// behind a slow client: that write's own deadline bounds the wait.
+	goodbye := appendFrame(nil, opClose, closePayload(code, reason))
+	go func() {
+		defer close(c.goneCh)
+		c.wmu.Lock()
 		_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.raw.Write(appendFrame(nil, opClose, closePayload(code, reason)))
+		_, _ = c.raw.Write(goodbye)
 		c.wmu.Unlock()
-	}
-	c.cancel()
-	c.ws.Close()
+		c.ws.Close()
+	}()
 }
+
+// gone is closed once the connection's socket is closed.
+func (c *connection) gone() <-chan struct{} { return c.goneCh }
 
 // Frame opcodes (RFC 6455).
 const (
@@ -308,6 +333,9 @@ func closePayload(code int, reason string) []byte {
 func (c *connection) writeRaw(frames []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.closing.Load() {
+		return net.ErrClosed // the close frame is, or was, the last
+	}
 	_ = c.raw.SetWriteDeadline(time.Now().Add(c.h.opts.WriteTimeout))
 	_, err := c.raw.Write(frames)
 	return err
