@@ -2,6 +2,7 @@ package escalation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,24 +157,20 @@ func (a *Activities) Deliver(ctx context.Context, req DeliverRequest) (DeliverRe
 		return DeliverResult{Skipped: true}, nil
 	}
 	attempt := activity.GetInfo(ctx).Attempt
-	people, err := a.Directory.People(ctx, []string{req.Subject})
-	if err != nil {
-		return DeliverResult{}, fmt.Errorf("deliver: %w", err)
-	}
-	if len(people) == 0 {
+	person, contacts, err := a.Directory.Reach(ctx, req.Subject)
+	if errors.Is(err, directory.ErrUnknownPerson) {
 		return DeliverResult{}, a.deliveryFailed(ctx, id, req, attempt,
 			notify.Permanent(fmt.Errorf("%s is no longer in the directory", req.Subject)))
 	}
-	contacts, err := a.Directory.ContactsOf(ctx, []string{req.Subject})
 	if err != nil {
 		return DeliverResult{}, fmt.Errorf("deliver: %w", err)
 	}
 	page := notify.Page{
 		IdempotencyKey: key, EscalationID: req.EscalationID, Tier: req.Tier, TierName: req.TierName, Round: req.Round,
 		Reminder: req.Reminder, Site: req.Site, SiteName: req.SiteName, Region: req.Region, Level: req.Level,
-		Posture: req.Posture, Note: req.Note, Recipients: people, SentAt: time.Now().UTC(),
+		Posture: req.Posture, Note: req.Note, Recipients: []directory.Person{person}, SentAt: time.Now().UTC(),
 	}
-	addr, err := a.Sender.Resolve(req.Channel, addresses(contacts[req.Subject]))
+	addr, err := a.Sender.Resolve(req.Channel, addresses(contacts))
 	if err == nil {
 		err = a.Sender.Send(ctx, addr, page)
 	}

@@ -113,16 +113,26 @@ type ContactsChange struct {
 
 // Contacts returns how subject is reached.
 func (s *Store) Contacts(ctx context.Context, subject string) (Contacts, error) {
+	_, c, err := s.Reach(ctx, subject)
+	return c, err
+}
+
+// Reach returns a person and how they are reached, in one read: what one
+// page needs at the moment it is sent.
+func (s *Store) Reach(ctx context.Context, subject string) (Person, Contacts, error) {
+	var p Person
 	var c Contacts
-	err := s.pool.QueryRow(ctx, `SELECT email, webhook_url, slack_webhook_url FROM users WHERE subject = $1`, subject).
-		Scan(&c.Email, &c.WebhookURL, &c.SlackWebhookURL)
+	err := s.pool.QueryRow(ctx, `SELECT subject, name, email, roles, regions, webhook_url, slack_webhook_url
+		FROM users WHERE subject = $1`, subject).
+		Scan(&p.Subject, &p.Name, &p.Email, &p.Roles, &p.Regions, &c.WebhookURL, &c.SlackWebhookURL)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Contacts{}, ErrUnknownPerson
+		return Person{}, Contacts{}, ErrUnknownPerson
 	}
 	if err != nil {
-		return Contacts{}, fmt.Errorf("directory: contacts of %s: %w", subject, err)
+		return Person{}, Contacts{}, fmt.Errorf("directory: %s: %w", subject, err)
 	}
-	return c, nil
+	c.Email = p.Email
+	return p, c, nil
 }
 
 // ErrUnknownPerson: the subject is not in the directory.
