@@ -1,6 +1,5 @@
 # Meridian — see README.md. Every target works on a fresh machine with Go.
 SHELL := /bin/bash
-MODULES := schema services/platform workflows services/worker services/gateway bench
 
 .PHONY: run test bench lint tokens migrate fmt tools
 
@@ -19,8 +18,8 @@ tokens: ## print a demo token per persona
 migrate: ## apply migrations to DATABASE_URL
 	@cd services/worker && go run ./cmd/meridianctl migrate
 
-fmt:
-	@gofmt -w $(MODULES)
+fmt: ## gofmt every module go.work lists
+	@source scripts/lib.sh && gofmt -w $$(go_modules)
 
 lint: ## gofmt, go vet, staticcheck and workflowcheck
 	@scripts/lint.sh

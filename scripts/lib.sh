@@ -7,6 +7,12 @@ TOOLS_BIN="$ROOT/.tools/bin"
 TEMPORAL_BIN="$TOOLS_BIN/temporal"
 TEMPORAL_CLI_VERSION="v1.5.1"
 
+# go_modules prints the folder of every module go.work uses, one per line:
+# go.work is the one place the module list is kept (test, lint, fmt).
+go_modules() {
+  (cd "$ROOT" && go work edit -json) | sed -n 's/^[[:space:]]*"DiskPath": "\.\/\(.*\)",\{0,1\}$/\1/p'
+}
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-MODULES=(schema services/platform workflows services/worker services/gateway bench)
+mapfile -t MODULES < <(go_modules)
+[ ${#MODULES[@]} -gt 0 ] || die "go.work lists no modules (is go on PATH?)"
 
 build_lint_tool() { # name package
   [ -x "$TOOLS_BIN/$1" ] && return 0
