@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,15 +19,12 @@ import (
 	"meridian.dev/platform/notify"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/testenv"
+	"meridian.dev/workflows/historytest"
 )
 
 const testSecret = "test-pager-secret-0123456789abcdef"
 
 func allow(string) error { return nil }
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-}
 
 // fixture is a fresh database holding one EMEA site gone CRITICAL, the open
 // escalation that opened, and a directory of people to page.
@@ -86,7 +81,7 @@ func (f *fixture) input(wait time.Duration) Input {
 }
 
 func (f *fixture) activities(p *notify.Sender) *Activities {
-	return &Activities{Escalations: f.escalations, Directory: f.directory, Sender: p, Log: quietLogger()}
+	return &Activities{Escalations: f.escalations, Directory: f.directory, Sender: p, Log: historytest.QuietLogger()}
 }
 
 // countKind counts the timeline entries of kind.

@@ -2,7 +2,6 @@ package escalation
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,14 +11,13 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	esc "meridian.dev/platform/escalation"
 	"meridian.dev/platform/testenv"
 	"meridian.dev/workflows/engine"
+	"meridian.dev/workflows/historytest"
 )
 
 // Stored histories of real runs, replayed against the current Workflow code:
@@ -28,44 +26,34 @@ import (
 //
 //	MERIDIAN_RECORD_HISTORIES=1 go test -count=1 -run TestRecordHistories ./escalation/
 //
-// against the Temporal dev server `make test` starts.
-const recordHistoriesEnv = "MERIDIAN_RECORD_HISTORIES"
+// against the Temporal dev server `make test` starts (historytest.RecordEnv).
 
 // storedHistories are the files TestRecordHistories writes, plus those
 // recorded by older code (see docs/ARCHITECTURE.md, "Changing workflow
 // code"): v0_ before the versioned "exhausted-step" change, v1_ before
-// "per-person-pages". They prove that running escalations started by older
-// code still replay. The replay test insists on every one, so a lost file
-// cannot pass silently.
+// "per-person-pages", v2_ before "serialised-decisions" (two pairs of
+// updates that ran side by side: a stand-in worker's slow Decide and
+// HandOff, on the dev server). They prove that running escalations started
+// by older code still replay. The replay test insists on every one, so a
+// lost file cannot pass silently.
 var storedHistories = []string{
 	"acknowledge_then_resolve.json", "timeout_to_tier2_then_resolve.json",
 	"v0_acknowledge_then_resolve.json", "v0_timeout_to_tier2_then_resolve.json",
 	"v1_acknowledge_then_resolve.json", "v1_timeout_to_tier2_then_resolve.json",
+	"v2_overlapping_updates.json",
 }
 
-func newReplayer(t *testing.T) worker.WorkflowReplayer {
-	t.Helper()
+func newReplayer() worker.WorkflowReplayer {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
 	return r
 }
 
-func replayLogger() tlog.Logger { return tlog.NewStructuredLogger(quietLogger()) }
-
 func TestReplayStoredHistories(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range storedHistories {
-		if !slices.Contains(files, filepath.Join("testdata", name)) {
-			t.Fatalf("testdata/%s is missing; record it with %s=1 go test -run TestRecordHistories", name, recordHistoriesEnv)
-		}
-	}
-	for _, file := range files {
+	for _, file := range historytest.StoredFiles(t, "testdata", storedHistories...) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			if err := newReplayer(t).ReplayWorkflowHistoryFromJSONFile(replayLogger(), file); err != nil {
+			if err := historytest.Replay(newReplayer(), historytest.Load(t, file)); err != nil {
 				t.Fatalf("replaying %s against the current workflow code: %v", file, err)
 			}
 		})
@@ -98,8 +86,8 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatalf("tier 1 pages went to %v", got)
 		}
 		r.waitState(t, func(s State) bool { return s.Tier == 1 }, "tier 1 paged")
-		r.waitHistory(t, func(events []*historypb.HistoryEvent) bool {
-			return countEvents(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3
+		historytest.Await(t, r.tc, r.id, func(events []*historypb.HistoryEvent) bool {
+			return historytest.Count(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3
 		}, "the plan and both deliveries completed")
 
 		if _, err := r.f.escalations.Acknowledge(context.Background(), "mgr-emea-1", r.f.escalation.ID, "on my way", allow); err != nil {
@@ -146,10 +134,10 @@ func TestRecordHistories(t *testing.T) {
 		}
 		// Let the last tier's wait run out too: the workflow must keep
 		// waiting for the resolution with nobody left to page.
-		r.waitHistory(t, func(events []*historypb.HistoryEvent) bool {
+		historytest.Await(t, r.tc, r.id, func(events []*historypb.HistoryEvent) bool {
 			// plan + 2 deliveries, TIMED_OUT, plan + 1 delivery, EXHAUSTED
-			return countEvents(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2 &&
-				countEvents(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 7
+			return historytest.Count(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2 &&
+				historytest.Count(events, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 7
 		}, "both tier timers fired and the EXHAUSTED step recorded")
 		if s := r.query(t); !reflect.DeepEqual(core(s), State{Status: StateOpen, Tier: 2}) {
 			t.Fatalf("state after every tier = %+v, want OPEN at tier 2", s)
@@ -187,7 +175,7 @@ func startRealWorker(t *testing.T) *realWorker {
 	addr := testenv.TemporalAddress(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tc, err := engine.Dial(ctx, addr, "default", quietLogger())
+	tc, err := engine.Dial(ctx, addr, "default", historytest.QuietLogger())
 	if err != nil {
 		t.Fatalf("temporal: %v", err)
 	}
@@ -261,42 +249,6 @@ func (r *realWorker) result(t *testing.T, run client.WorkflowRun) State {
 	return s
 }
 
-func (r *realWorker) history(t *testing.T) []*historypb.HistoryEvent {
-	t.Helper()
-	iter := r.tc.GetWorkflowHistory(context.Background(), r.id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var events []*historypb.HistoryEvent
-	for iter.HasNext() {
-		e, err := iter.Next()
-		if err != nil {
-			t.Fatalf("history: %v", err)
-		}
-		events = append(events, e)
-	}
-	return events
-}
-
-func (r *realWorker) waitHistory(t *testing.T, ok func([]*historypb.HistoryEvent) bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok(r.history(t)) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s in the workflow history", what)
-}
-
-func countEvents(events []*historypb.HistoryEvent, typ enumspb.EventType) int {
-	n := 0
-	for _, e := range events {
-		if e.GetEventType() == typ {
-			n++
-		}
-	}
-	return n
-}
-
 // timeline checks the escalation's timeline kinds, in order.
 func (r *realWorker) timeline(t *testing.T, want ...string) {
 	t.Helper()
@@ -313,31 +265,13 @@ func (r *realWorker) timeline(t *testing.T, want ...string) {
 	}
 }
 
-// keepHistory fetches the finished run's history, replays it against the
-// current code, and stores it in testdata when recording.
+// keepHistory replays the finished run's history against the current code
+// and stores it in testdata when recording.
 func (r *realWorker) keepHistory(t *testing.T, run client.WorkflowRun, name string) {
 	t.Helper()
-	events := r.history(t)
-	if n := len(events); n == 0 || events[n-1].GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED {
-		t.Fatalf("history of %s does not end with its completion", run.GetID())
-	}
-	hist := &historypb.History{Events: events}
-	if err := newReplayer(t).ReplayWorkflowHistory(replayLogger(), hist); err != nil {
-		t.Fatalf("replaying the history just recorded: %v", err)
-	}
-	if os.Getenv(recordHistoriesEnv) != "1" {
-		return
-	}
-	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	events, err := historytest.Fetch(context.Background(), r.tc, run.GetID())
 	if err != nil {
-		t.Fatalf("encode history: %v", err)
-	}
-	path := filepath.Join("testdata", name)
-	if err := os.MkdirAll("testdata", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		t.Fatalf("write %s: %v", path, err)
-	}
-	t.Logf("recorded %s (%d events)", path, len(events))
+	historytest.Keep(t, newReplayer(), events, "testdata", name)
 }

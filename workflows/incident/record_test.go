@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -18,7 +16,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
@@ -29,6 +26,7 @@ import (
 	"meridian.dev/platform/testenv"
 	"meridian.dev/workflows/engine"
 	"meridian.dev/workflows/escalation"
+	"meridian.dev/workflows/historytest"
 )
 
 func allow(string) error { return nil }
@@ -72,8 +70,8 @@ func TestRecordHistories(t *testing.T) {
 		// waiting for their resolution with nobody left to page, and so
 		// does the parent.
 		for region, id := range r.esc {
-			r.waitChildHistory(t, id, func(events []*historypb.HistoryEvent) bool {
-				return countEvents(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2
+			historytest.Await(t, r.tc, esc.WorkflowID(id), func(events []*historypb.HistoryEvent) bool {
+				return historytest.Count(events, enumspb.EVENT_TYPE_TIMER_FIRED) == 2
 			}, region+"'s two tier timers to fire")
 			r.waitState(t, id, func(s escalation.State) bool {
 				return s.Status == escalation.StateOpen && s.Tier == 2 && slices.Contains(s.Paged, "lead-1")
@@ -130,7 +128,7 @@ func startIncident(t *testing.T, tierWait time.Duration) *liveIncident {
 
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	tc, err := engine.Dial(dctx, addr, "default", quietLogger())
+	tc, err := engine.Dial(dctx, addr, "default", historytest.QuietLogger())
 	if err != nil {
 		t.Fatalf("temporal: %v", err)
 	}
@@ -141,7 +139,7 @@ func startIncident(t *testing.T, tierWait time.Duration) *liveIncident {
 	w := worker.New(tc, tq, worker.Options{})
 	escalation.Register(w, &escalation.Activities{Escalations: escalations, Directory: dir, Schedules: schedule.NewStore(pool),
 		Sender:   notify.NewSender("test-pager-secret-0123456789abcdef", r.rcv.srv.URL, notify.SMTPConfig{}),
-		TierWait: tierWait, Log: quietLogger()})
+		TierWait: tierWait, Log: historytest.QuietLogger()})
 	Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
@@ -211,47 +209,13 @@ func (r *liveIncident) waitState(t *testing.T, id uuid.UUID, ok func(escalation.
 
 func (r *liveIncident) waitChildClosed(t *testing.T, id uuid.UUID) {
 	t.Helper()
-	r.waitChildHistory(t, id, func(events []*historypb.HistoryEvent) bool {
+	historytest.Await(t, r.tc, esc.WorkflowID(id), func(events []*historypb.HistoryEvent) bool {
 		return len(events) > 0 && events[len(events)-1].GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 	}, "the escalation to complete")
 	// ...and the parent to hear of it, while the other region is still open.
-	r.waitHistory(t, r.id, func(events []*historypb.HistoryEvent) bool {
-		return countEvents(events, enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED) == 1
+	historytest.Await(t, r.tc, r.id, func(events []*historypb.HistoryEvent) bool {
+		return historytest.Count(events, enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED) == 1
 	}, "the parent to record its first child's completion")
-}
-
-func (r *liveIncident) waitChildHistory(t *testing.T, id uuid.UUID, ok func([]*historypb.HistoryEvent) bool, what string) {
-	t.Helper()
-	r.waitHistory(t, esc.WorkflowID(id), ok, what)
-}
-
-// waitHistory polls a workflow's history until ok; a child not started yet
-// is waited for too.
-func (r *liveIncident) waitHistory(t *testing.T, workflowID string, ok func([]*historypb.HistoryEvent) bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		var events []*historypb.HistoryEvent
-		if events, err = r.history(workflowID); err == nil && ok(events) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s in the history of %s (last error: %v)", what, workflowID, err)
-}
-
-func (r *liveIncident) history(workflowID string) ([]*historypb.HistoryEvent, error) {
-	iter := r.tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var events []*historypb.HistoryEvent
-	for iter.HasNext() {
-		e, err := iter.Next()
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
-	}
-	return events, nil
 }
 
 func (r *liveIncident) result(t *testing.T) Result {
@@ -291,34 +255,16 @@ func (r *liveIncident) checkResult(t *testing.T, res Result, want map[uuid.UUID]
 	}
 }
 
-// keepHistory fetches the finished incident's history, replays it against
+// keepHistory checks the finished incident's history, replays it against
 // the current code, and stores it in testdata when recording.
 func (r *liveIncident) keepHistory(t *testing.T, name string) {
 	t.Helper()
-	events, err := r.history(r.id)
+	events, err := historytest.Fetch(context.Background(), r.tc, r.id)
 	if err != nil {
-		t.Fatalf("history of %s: %v", r.id, err)
-	}
-	checkHistory(t, r.id, events)
-	hist := &historypb.History{Events: events}
-	if err := newReplayer(nil).ReplayWorkflowHistory(replayLogger(), hist); err != nil {
-		t.Fatalf("replaying the history just recorded: %v", err)
-	}
-	if os.Getenv(recordHistoriesEnv) != "1" {
-		return
-	}
-	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
-	if err != nil {
-		t.Fatalf("encode history: %v", err)
-	}
-	if err := os.MkdirAll("testdata", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", name)
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		t.Fatalf("write %s: %v", path, err)
-	}
-	t.Logf("recorded %s (%d events)", path, len(events))
+	checkHistory(t, r.id, events)
+	historytest.Keep(t, newReplayer(nil), events, "testdata", name)
 }
 
 // receiver is a real HTTP peer standing in for the paging provider; the

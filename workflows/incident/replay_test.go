@@ -2,21 +2,19 @@ package incident
 
 import (
 	"log/slog"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"meridian.dev/workflows/escalation"
+	"meridian.dev/workflows/historytest"
 )
 
 // Stored histories of real incidents (two regions, their escalations run to
@@ -26,9 +24,8 @@ import (
 //
 //	MERIDIAN_RECORD_HISTORIES=1 go test -count=1 -run TestRecordHistories ./incident/
 //
-// against the Temporal dev server `make test` starts (see record_test.go).
-// Replaying needs no server.
-const recordHistoriesEnv = "MERIDIAN_RECORD_HISTORIES"
+// against the Temporal dev server `make test` starts (see record_test.go;
+// historytest.RecordEnv). Replaying needs no server.
 
 // storedHistories are the files TestRecordHistories writes. The replay test
 // insists on every one, so a lost file cannot pass silently.
@@ -51,25 +48,11 @@ func newReplayer(wf any) worker.WorkflowReplayer {
 	return r
 }
 
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-}
-
-func replayLogger() tlog.Logger { return tlog.NewStructuredLogger(quietLogger()) }
-
 // loadHistory reads a stored history and checks it is one worth replaying: a
 // completed incident that started and saw the end of two children.
 func loadHistory(t *testing.T, file string) *historypb.History {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatalf("decode %s: %v", file, err)
-	}
+	hist := historytest.Load(t, file)
 	checkHistory(t, file, hist.GetEvents())
 	return hist
 }
@@ -85,43 +68,19 @@ func checkHistory(t *testing.T, what string, events []*historypb.HistoryEvent) {
 	if last := events[len(events)-1].GetEventType(); last != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED {
 		t.Fatalf("%s: history ends with %s, want its completion", what, last)
 	}
-	initiated := countEvents(events, enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)
-	completed := countEvents(events, enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED)
+	initiated := historytest.Count(events, enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)
+	completed := historytest.Count(events, enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED)
 	if initiated != 2 || completed != 2 {
 		t.Fatalf("%s: %d children started and %d completed, want 2 and 2", what, initiated, completed)
 	}
 }
 
-func countEvents(events []*historypb.HistoryEvent, typ enumspb.EventType) int {
-	n := 0
-	for _, e := range events {
-		if e.GetEventType() == typ {
-			n++
-		}
-	}
-	return n
-}
-
-func storedFiles(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range storedHistories {
-		if !slices.Contains(files, filepath.Join("testdata", name)) {
-			t.Fatalf("testdata/%s is missing; record it with %s=1 go test -run TestRecordHistories ./incident/", name, recordHistoriesEnv)
-		}
-	}
-	return files
-}
-
 func TestReplayStoredHistories(t *testing.T) {
 	t.Parallel()
-	for _, file := range storedFiles(t) {
+	for _, file := range historytest.StoredFiles(t, "testdata", storedHistories...) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
-			if err := newReplayer(nil).ReplayWorkflowHistory(replayLogger(), loadHistory(t, file)); err != nil {
+			if err := historytest.Replay(newReplayer(nil), loadHistory(t, file)); err != nil {
 				t.Fatalf("replaying %s against the current workflow code: %v", file, err)
 			}
 		})
@@ -156,7 +115,7 @@ func TestReplayCatchesChangedWorkflow(t *testing.T) {
 			return Workflow(ctx, in)
 		}},
 	}
-	for _, file := range storedFiles(t) {
+	for _, file := range historytest.StoredFiles(t, "testdata", storedHistories...) {
 		for _, c := range changes {
 			t.Run(filepath.Base(file)+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
