@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +17,13 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
@@ -86,9 +90,42 @@ func NewSender(secret, defaultWebhookURL string, smtpCfg SMTPConfig, opts ...Sen
 		}
 	}
 	return &Sender{Secret: secret, DefaultWebhookURL: defaultWebhookURL, SMTP: smtpCfg, personalHTTPS: o.RestrictPersonalTargets,
-		Client:         &http.Client{Timeout: 10 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)},
-		PersonalClient: &http.Client{Timeout: 10 * time.Second, Transport: otelhttp.NewTransport(personal)},
+		Client:         &http.Client{Timeout: 10 * time.Second, Transport: traced(http.DefaultTransport)},
+		PersonalClient: &http.Client{Timeout: 10 * time.Second, Transport: traced(personal)},
 	}
+}
+
+// traced traces requests with otelhttp, which records the URL it is given
+// (url.full, without the userinfo but with the path and query): the spans
+// must name only the scheme and host, as a Slack webhook's path is its
+// credential. otelhttp is handed the request with its URL cut to scheme and
+// host, and the real URL is put back under it, before the request is sent.
+func traced(base http.RoundTripper) http.RoundTripper {
+	return showSchemeAndHost{next: otelhttp.NewTransport(restoreURL{next: base})}
+}
+
+type realURLKey struct{}
+
+type showSchemeAndHost struct{ next http.RoundTripper }
+
+func (t showSchemeAndHost) RoundTrip(req *http.Request) (*http.Response, error) {
+	shown := req.Clone(context.WithValue(req.Context(), realURLKey{}, req.URL))
+	shown.URL = &url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host}
+	resp, err := t.next.RoundTrip(shown)
+	if resp != nil {
+		resp.Request = req
+	}
+	return resp, err
+}
+
+type restoreURL struct{ next http.RoundTripper }
+
+func (t restoreURL) RoundTrip(req *http.Request) (*http.Response, error) {
+	if u, ok := req.Context().Value(realURLKey{}).(*url.URL); ok {
+		req = req.WithContext(req.Context()) // a shallow copy: a RoundTripper must not change its request
+		req.URL = u
+	}
+	return t.next.RoundTrip(req)
 }
 
 // errInternalTarget: a personal URL that reaches the internal network.
@@ -161,7 +198,7 @@ func (s *Sender) Resolve(channel string, a Addresses) (Address, error) {
 // personal is the address of a URL a person set for themselves.
 func (s *Sender) personal(channel, target string) (Address, error) {
 	if s.personalHTTPS && !strings.HasPrefix(strings.ToLower(target), "https://") {
-		return Address{}, Permanent(fmt.Errorf("%s %s: a URL of your own must use https", strings.ToLower(channel), redactURL(target)))
+		return Address{}, Permanent(fmt.Errorf("%s %s: a URL of your own must use https", strings.ToLower(channel), RedactURL(target)))
 	}
 	return Address{Channel: channel, Target: target, Personal: true}, nil
 }
@@ -189,7 +226,7 @@ func (s *Sender) Send(ctx context.Context, addr Address, page Page) error {
 		}
 		return s.post(ctx, addr, body, nil, page)
 	case ChannelEmail:
-		return s.mail(ctx, addr.Target, page)
+		return s.hideSMTPPassword(s.mail(ctx, addr.Target, page))
 	}
 	return Permanent(fmt.Errorf("unknown channel %q", addr.Channel))
 }
@@ -198,7 +235,8 @@ func (s *Sender) post(ctx context.Context, addr Address, body []byte, headers ma
 	target := addr.Target
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("%s request: %w", strings.ToLower(page.Channel), err))
+		// url.Parse's error quotes the URL whole.
+		return Permanent(fmt.Errorf("%s %s: bad URL: %w", strings.ToLower(page.Channel), RedactURL(target), hideURL(target, err)))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderIdempotencyKey, page.IdempotencyKey)
@@ -213,17 +251,19 @@ func (s *Sender) post(ctx context.Context, addr Address, body []byte, headers ma
 	}
 	resp, err := client.Do(req)
 	if errors.Is(err, errInternalTarget) {
-		return Permanent(fmt.Errorf("%s %s: %w", strings.ToLower(page.Channel), redactURL(target), errInternalTarget))
+		return Permanent(fmt.Errorf("%s %s: %w", strings.ToLower(page.Channel), RedactURL(target), errInternalTarget))
 	}
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", strings.ToLower(page.Channel), redactURL(target), err)
+		// The client's *url.Error quotes the URL whole (path, query, user
+		// name), or after a redirect the URL redirected to.
+		return fmt.Errorf("%s %s: %w", strings.ToLower(page.Channel), RedactURL(target), hideURL(target, err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	err = fmt.Errorf("%s %s answered %s", strings.ToLower(page.Channel), redactURL(target), resp.Status)
+	err = fmt.Errorf("%s %s answered %s", strings.ToLower(page.Channel), RedactURL(target), resp.Status)
 	switch resp.StatusCode {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
 		return err
@@ -238,14 +278,163 @@ func (s *Sender) post(ctx context.Context, addr Address, body []byte, headers ma
 // read as Slack markup: "<!channel>" in a note must not notify a channel.
 var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
-// redactURL keeps scheme and host: a Slack webhook's path is its secret, and
-// errors end up on the timeline.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+// RedactURL keeps scheme and host: a Slack webhook's path is its secret, and
+// errors end up on the timeline. It reads a URL url.Parse refuses too.
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		if u.Host == "" || !plainHost(u.Host) {
+			return "(bad URL)"
+		}
+		return u.Scheme + "://" + u.Host
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || scheme == "" || strings.ContainsFunc(scheme, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '-' || r == '.')
+	}) {
 		return "(bad URL)"
 	}
-	return u.Scheme + "://" + u.Host
+	authority, _ := splitAuthority(rest)
+	authority = authority[strings.LastIndex(authority, "@")+1:] // without the userinfo
+	if authority == "" || !plainHost(authority) {
+		return "(bad URL)"
+	}
+	return strings.ToLower(scheme) + "://" + authority
+}
+
+// plainHost: host (or host:port) holds nothing but what names a host.
+func plainHost(host string) bool {
+	return !strings.ContainsFunc(host, func(r rune) bool {
+		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(".-_:[]%", r))
+	})
+}
+
+// splitAuthority splits what follows "scheme://" into the authority
+// (userinfo@host:port) and the rest (path, query, fragment).
+func splitAuthority(rest string) (authority, tail string) {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return rest[:i], rest[i:]
+	}
+	return rest, ""
+}
+
+// secretParts lists the parts of raw other than its scheme and host, in the
+// forms an error may quote them: path, query, fragment, userinfo. A part
+// that may also be read in a host name (a user name alone) is left out.
+func secretParts(raw string) []string {
+	var parts []string
+	add := func(p string, min int) {
+		if len(p) >= min {
+			parts = append(parts, p)
+		}
+	}
+	if _, rest, ok := strings.Cut(raw, "://"); ok {
+		authority, tail := splitAuthority(rest)
+		add(tail, 2)
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			add(authority[:at+1], 2)
+			if _, pass, ok := strings.Cut(authority[:at], ":"); ok {
+				add(pass, 4)
+			}
+		}
+	} else {
+		add(raw, 2) // a relative URL (a redirect's Location) is all secret
+	}
+	if u, err := url.Parse(raw); err == nil {
+		add(u.EscapedPath(), 2)
+		add(u.Path, 2)
+		add(u.RawQuery, 4)
+		add(u.Fragment, 4)
+		add(u.Opaque, 4)
+		if u.User != nil {
+			add(u.User.String()+"@", 2)
+			if pass, ok := u.User.Password(); ok {
+				add(pass, 4)
+			}
+		}
+	}
+	// Longest first, so that a part inside another goes with it.
+	slices.SortFunc(parts, func(a, b string) int { return len(b) - len(a) })
+	return parts
+}
+
+// urlInText is a URL an error quotes.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]*`)
+
+// hideURL returns the cause of a failed request without the URLs the HTTP
+// client and url.Parse name in it: a *url.Error's text quotes the URL whole,
+// or after a redirect the URL redirected to (the Location as sent, perhaps
+// relative). What went wrong stays: "connection refused", "no such host",
+// the TLS error, a timeout. The result does not unwrap (Temporal records the
+// text of each error of a chain), but errors.Is sees through it.
+func hideURL(target string, err error) error {
+	msg := err.Error()
+	urls := []string{target}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		urls = append(urls, ue.URL)
+	}
+	if top, ok := err.(*url.Error); ok {
+		// The client's "Post \"URL\": cause": keep the cause.
+		msg = top.Err.Error()
+		if strings.HasPrefix(msg, "failed to parse Location header") {
+			// net/http quotes the Location, and url.Parse's error quotes it again.
+			msg = "the Location of a redirect is not a valid URL"
+		}
+		if to := RedactURL(top.URL); to != "(bad URL)" && to != RedactURL(target) {
+			msg = "redirected to " + to + ": " + msg
+		}
+	}
+	msg = urlInText.ReplaceAllStringFunc(msg, RedactURL)
+	for _, u := range urls {
+		for _, part := range secretParts(u) {
+			msg = strings.ReplaceAll(msg, part, "…")
+		}
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// redactedError is an error whose text has had secrets taken out. It does
+// not unwrap, so the text of the original stays out of anything that prints
+// a chain, but errors.Is and a net.Error's Timeout still see through it.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Is reports whether the original error is target.
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
+
+// Timeout reports whether the original error was a timeout.
+func (e *redactedError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
+}
+
+// hideSMTPPassword takes the SMTP password out of err's text: a relay may
+// quote what it was sent (with PLAIN auth, base64 of the password).
+func (s *Sender) hideSMTPPassword(err error) error {
+	if err == nil || s.SMTP.Password == "" {
+		return err
+	}
+	msg := err.Error()
+	for _, secret := range []string{
+		base64.StdEncoding.EncodeToString([]byte("\x00" + s.SMTP.Username + "\x00" + s.SMTP.Password)),
+		base64.RawStdEncoding.EncodeToString([]byte("\x00" + s.SMTP.Username + "\x00" + s.SMTP.Password)),
+		base64.StdEncoding.EncodeToString([]byte(s.SMTP.Password)),
+		s.SMTP.Password,
+	} {
+		msg = strings.ReplaceAll(msg, secret, "…")
+	}
+	if msg == err.Error() {
+		return err
+	}
+	hidden := error(&redactedError{msg: msg, err: err})
+	if IsPermanent(err) {
+		hidden = Permanent(hidden)
+	}
+	return hidden
 }
 
 func (s *Sender) mail(ctx context.Context, to string, page Page) error {

@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", cfg.TaskQueue, "pager", cfg.PagerURL, "smtp", cfg.SMTP.Addr)
+	log.InfoContext(ctx, "worker started", "http", ln.Addr().String(), "task_queue", cfg.TaskQueue, "pager", notify.RedactURL(cfg.PagerURL), "smtp", cfg.SMTP.Addr)
 	return g.Wait()
 }
 
