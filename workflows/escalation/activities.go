@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
 	esc "meridian.dev/platform/escalation"
 	"meridian.dev/platform/fault"
@@ -90,7 +91,7 @@ func (a *Activities) Page(ctx context.Context, req PageRequest) (PageResult, err
 		return PageResult{}, err
 	}
 	err = a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: esc.KindPaged, Actor: "meridian",
-		Tier: int32(req.Tier), DedupeKey: key + ":paged",
+		Tier: int32(req.Tier), DedupeKey: key + ":paged", Recipients: names,
 		Note: fmt.Sprintf("tier %d (%s) paged by webhook: %v", req.Tier, tier.Name, names)})
 	if err != nil {
 		return PageResult{}, err
@@ -137,21 +138,22 @@ func (a *Activities) Decide(ctx context.Context, req DecideRequest) error {
 	if err != nil {
 		return fmt.Errorf("decide: bad escalation id: %w", err)
 	}
-	allow := func(string) error { return nil } // the gateway checked the policy
+	// The workflow's validator decided who may (esc.Authority).
 	opts := esc.DecisionOptions{Disposition: req.Decision.Disposition, FromWorkflow: true}
+	actor := auth.Identity{Subject: req.Decision.Actor, Roles: req.Decision.Roles, Regions: req.Decision.Regions}
 	switch req.Kind {
 	case UpdateAcknowledge:
-		_, err = a.Escalations.Decide(ctx, req.Decision.Actor, id, esc.SignalAcknowledge, req.Decision.Note, opts, allow)
+		_, err = a.Escalations.Decide(ctx, actor, id, esc.SignalAcknowledge, req.Decision.Note, opts)
 		if errors.Is(err, esc.ErrAlreadyAcked) {
 			return nil
 		}
 	case UpdateResolve:
-		_, err = a.Escalations.Decide(ctx, req.Decision.Actor, id, esc.SignalResolve, req.Decision.Note, opts, allow)
+		_, err = a.Escalations.Decide(ctx, actor, id, esc.SignalResolve, req.Decision.Note, opts)
 		if errors.Is(err, esc.ErrAlreadyResolved) {
 			return nil
 		}
 	case UpdateEscalateNow:
-		err = a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: "ESCALATED", Actor: req.Decision.Actor,
+		err = a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: esc.KindEscalated, Actor: req.Decision.Actor,
 			Note:      strings.TrimSpace(fmt.Sprintf("escalated by hand past tier %d. %s", req.Tier, req.Decision.Note)),
 			Tier:      int32(req.Tier),
 			DedupeKey: fmt.Sprintf("%s:tier%d:round%d:escalated", req.EscalationID, req.Tier, req.Round)})
@@ -180,7 +182,7 @@ func (a *Activities) HandOff(ctx context.Context, req HandOffRequest) (HandOffRe
 	if policy.Version == 0 {
 		return HandOffResult{Policy: DefaultPolicy(req.HandOff.ToRegion, a.TierWait)}, nil
 	}
-	return HandOffResult{Policy: FromStored(policy)}, nil
+	return HandOffResult{Policy: policy}, nil
 }
 
 // RecordStep writes a workflow step to the timeline.

@@ -105,7 +105,7 @@ func (a *Activities) PlanPages(ctx context.Context, req PageRequest) (PlanResult
 		kind = esc.KindPageFailed
 	}
 	err = a.Escalations.RecordStep(ctx, esc.Step{EscalationID: id, Kind: kind, Actor: "meridian",
-		Tier: int32(req.Tier), DedupeKey: key + ":paged", Note: note})
+		Tier: int32(req.Tier), DedupeKey: key + ":paged", Note: note, Recipients: res.Recipients})
 	if err != nil {
 		return PlanResult{}, err
 	}

@@ -43,6 +43,9 @@ type updateOutcome struct {
 	state State
 	err   error
 	done  bool
+	// accepted: the validator let the update through, so a refusal came
+	// from the handler's own re-check.
+	accepted bool
 }
 
 // update sends an update and records its outcome.
@@ -52,7 +55,7 @@ func (h *harness) update(name string, d any, out *updateOutcome) {
 
 type testUpdateCallback struct{ out *updateOutcome }
 
-func (c *testUpdateCallback) Accept() {}
+func (c *testUpdateCallback) Accept() { c.out.accepted = true }
 func (c *testUpdateCallback) Reject(err error) {
 	c.out.err, c.out.done = err, true
 }

@@ -66,31 +66,16 @@ type (
 	Tier   = esc.Tier
 )
 
-// Policy is frozen into the input when an escalation starts, so editing a
-// policy later changes only escalations opened after the edit.
-type Policy struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-	Tiers   []Tier `json:"tiers"`
-	// RepeatCount more rounds restart from RepeatFromTier (1-based) when the
-	// last tier goes unacknowledged.
-	RepeatCount    int `json:"repeatCount,omitempty"`
-	RepeatFromTier int `json:"repeatFromTier,omitempty"`
-	// AckTimeout, when set, pages the current tier again each time an
-	// acknowledged escalation stays unresolved that long.
-	AckTimeout time.Duration `json:"ackTimeout,omitempty"`
-}
+// Policy is the platform's, frozen into the input when an escalation starts,
+// so editing a policy later changes only escalations opened after the edit.
+// Inputs recorded before the two were one type decode into it unchanged:
+// the fields they share have the same JSON names.
+type Policy = esc.Policy
 
 // DefaultPolicy is the platform's built-in policy (the region's managers,
 // then the global leads) as workflow input.
 func DefaultPolicy(region string, tierWait time.Duration) Policy {
-	return FromStored(esc.DefaultPolicy(region, "", tierWait))
-}
-
-// FromStored converts a policy written through the API into workflow input.
-func FromStored(p esc.Policy) Policy {
-	return Policy{Name: p.Name, Version: int(p.Version), Tiers: p.Tiers,
-		RepeatCount: p.RepeatCount, RepeatFromTier: p.RepeatFromTier, AckTimeout: p.AckTimeout}
+	return esc.DefaultPolicy(region, "", tierWait)
 }
 
 // Input starts one escalation.
@@ -114,11 +99,13 @@ type Input struct {
 }
 
 // Decision is the payload of the acknowledge and resolve signals and of the
-// updates. Roles come from the caller's verified token.
+// updates. Roles and Regions come from the caller's verified token: the
+// workflow decides with them who may act (esc.Authority).
 type Decision struct {
 	Actor       string   `json:"actor"`
 	Note        string   `json:"note"`
 	Roles       []string `json:"roles,omitempty"`
+	Regions     []string `json:"regions,omitempty"`
 	Disposition string   `json:"disposition,omitempty"`
 }
 
@@ -165,8 +152,9 @@ type State struct {
 	AcknowledgedBy string `json:"acknowledgedBy,omitempty"`
 	Disposition    string `json:"disposition,omitempty"`
 	ResolvedBy     string `json:"resolvedBy,omitempty"`
-	// Paged lists everyone paged so far; they, and global leads, may
-	// acknowledge.
+	// Paged lists everyone the owning region's tiers paged so far: with the
+	// policy's targets, they decide who may act (esc.Authority). A hand-off
+	// starts the list again.
 	Paged []string `json:"paged,omitempty"`
 	// Region owns the escalation now; it changes with each hand-off.
 	Region   string   `json:"region,omitempty"`

@@ -8,11 +8,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"meridian.dev/platform/auth"
 	esc "meridian.dev/platform/escalation"
+	"meridian.dev/platform/policy"
 )
-
-// Dispositions an acknowledgement may carry.
-var Dispositions = []string{"NO_IMPACT", "IMPACT", "DUPLICATE", "FALSE_ALARM"}
 
 // Workflow pages each tier of the frozen policy in turn, waiting the tier's
 // time for an acknowledgement before moving on, and repeats from a chosen
@@ -78,6 +77,15 @@ type run struct {
 	// deliveriesInFlight counts pages still being sent (and retried); the
 	// run does not end, or continue as new, before they finish.
 	deliveriesInFlight int
+
+	// decisions lets one update that records a decision (acknowledge,
+	// resolve, escalateNow, handOff) run at a time. Each changes the state
+	// only once its activity has answered, so an update validated while
+	// another one's activity runs was judged on a state about to change.
+	decisions workflow.Mutex
+	// escalatedByHand counts escalateNow updates carried out, so one that
+	// waited behind another does not escalate a second tier.
+	escalatedByHand int
 }
 
 // wait blocks until a signal or update arrives, or timeout (when positive)
@@ -131,6 +139,7 @@ func (w *run) handle(ctx workflow.Context) error {
 	w.ackCh = workflow.GetSignalChannel(ctx, SignalAcknowledge)
 	w.resolveCh = workflow.GetSignalChannel(ctx, SignalResolve)
 	w.wake = workflow.NewBufferedChannel(ctx, 16)
+	w.decisions = workflow.NewMutex(ctx)
 
 	decide := func(ctx workflow.Context, kind string, d Decision) error {
 		_, stepCtx := w.activityContexts(ctx)
@@ -138,92 +147,212 @@ func (w *run) handle(ctx workflow.Context) error {
 			EscalationID: w.in.EscalationID, Kind: kind, Decision: d, Tier: w.state.Tier, Round: w.state.Round,
 		}).Get(ctx, nil)
 	}
+	// Each handler notes what its validator judged before it waits for its
+	// turn, then asks the same rule again once it has it.
 	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, func(ctx workflow.Context, d Decision) (State, error) {
+		seen := w.premise()
+		done, err := w.takeTurn(ctx, func() error { return w.mayAcknowledge(d, seen) })
+		if err != nil {
+			return w.state, err
+		}
+		defer done()
 		if err := decide(ctx, UpdateAcknowledge, d); err != nil {
 			return w.state, err
 		}
 		w.acknowledged(d)
 		w.wake.SendAsync(true)
 		return w.state, nil
-	}, workflow.UpdateHandlerOptions{Validator: w.validateAcknowledge})
+	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error { return w.mayAcknowledge(d, w.premise()) }})
 	if err != nil {
 		return err
 	}
 	err = workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolve, func(ctx workflow.Context, d Decision) (State, error) {
+		seen := w.premise()
+		done, err := w.takeTurn(ctx, func() error { return w.mayResolve(d, seen) })
+		if err != nil {
+			return w.state, err
+		}
+		defer done()
 		if err := decide(ctx, UpdateResolve, d); err != nil {
 			return w.state, err
 		}
 		w.state.Status, w.state.ResolvedBy = StateResolved, d.Actor
 		w.wake.SendAsync(true)
 		return w.state, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error {
-		if w.state.Status == StateResolved {
-			return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
-		}
-		return nil
-	}})
+	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error { return w.mayResolve(d, w.premise()) }})
 	if err != nil {
 		return err
 	}
 	err = workflow.SetUpdateHandlerWithOptions(ctx, UpdateHandOff, func(ctx workflow.Context, h HandOff) (State, error) {
+		seen := w.premise()
+		done, err := w.takeTurn(ctx, func() error { return w.mayHandOff(h, seen) })
+		if err != nil {
+			return w.state, err
+		}
+		defer done()
 		_, stepCtx := w.activityContexts(ctx)
 		var res HandOffResult
-		err := workflow.ExecuteActivity(stepCtx, ActivityHandOff, HandOffRequest{EscalationID: w.in.EscalationID, FromRegion: w.in.Region, HandOff: h}).Get(ctx, &res)
+		err = workflow.ExecuteActivity(stepCtx, ActivityHandOff, HandOffRequest{EscalationID: w.in.EscalationID, FromRegion: w.in.Region, HandOff: h}).Get(ctx, &res)
 		if err != nil {
 			return w.state, err
 		}
 		w.state.HandedBy = append(w.state.HandedBy, w.in.Region)
 		w.in.Region, w.in.Policy = h.ToRegion, res.Policy
 		w.state.Region, w.state.Status, w.state.AcknowledgedBy, w.state.Disposition = h.ToRegion, StateOpen, "", ""
+		// The receiving region's people answer for it now.
+		w.state.Paged = nil
 		w.handedOff = true
 		w.wake.SendAsync(true)
 		return w.state, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(h HandOff) error {
-		switch {
-		case w.state.Status == StateResolved:
-			return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
-		case h.ToRegion == "" || h.ToRegion == w.in.Region:
-			return temporal.NewApplicationError("hand off to another region than "+w.in.Region, RejectInvalid)
-		case w.handedOff:
-			return temporal.NewApplicationError("a hand-off is already under way", RejectConflict)
-		}
-		return nil
-	}})
+	}, workflow.UpdateHandlerOptions{Validator: func(h HandOff) error { return w.mayHandOff(h, w.premise()) }})
 	if err != nil {
 		return err
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateEscalateNow, func(ctx workflow.Context, d Decision) (State, error) {
+		seen := w.premise()
+		done, err := w.takeTurn(ctx, func() error { return w.mayEscalateNow(d, seen) })
+		if err != nil {
+			return w.state, err
+		}
+		defer done()
 		if err := decide(ctx, UpdateEscalateNow, d); err != nil {
 			return w.state, err
 		}
 		w.escalate = true
+		w.escalatedByHand++
 		w.wake.SendAsync(true)
 		return w.state, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error {
-		switch {
-		case w.state.Status != StateOpen:
-			return temporal.NewApplicationError("only an open, unacknowledged escalation can be escalated", RejectConflict)
-		case w.state.Tier >= len(w.in.Policy.Tiers) && w.state.Round > w.in.Policy.RepeatCount:
-			return temporal.NewApplicationError("every tier has been paged; there is no tier to escalate to", RejectConflict)
-		}
-		return nil
-	}})
+	}, workflow.UpdateHandlerOptions{Validator: func(d Decision) error { return w.mayEscalateNow(d, w.premise()) }})
 }
 
-// validateAcknowledge: anyone paged so far, a global lead or an admin may
-// acknowledge, once, and never after the resolution.
-func (w *run) validateAcknowledge(d Decision) error {
+// takeTurn waits until no other decision is being recorded, then asks the
+// update's rule again: the validator judged the state as it was when the
+// update arrived, and the updates ahead of this one may have changed it
+// since (acknowledged it, handed it off). The caller runs done when its
+// change is made, which lets the next update go.
+//
+// Versioned change: in the history of an escalation started before it, two
+// updates may have run their activities side by side (both scheduled in one
+// workflow task); taking turns would schedule the second one later, or not
+// at all, and its replay would fail. Such runs keep the old way to the end
+// (testdata/v2_overlapping_updates.json); the lock itself issues no command.
+func (w *run) takeTurn(ctx workflow.Context, rule func() error) (done func(), err error) {
+	if workflow.GetVersion(ctx, "serialised-decisions", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return func() {}, nil
+	}
+	if err := w.decisions.Lock(ctx); err != nil {
+		return nil, err
+	}
+	if err := rule(); err != nil {
+		w.decisions.Unlock()
+		return nil, err
+	}
+	return w.decisions.Unlock, nil
+}
+
+// premise is what an update was judged against when it arrived. The caller
+// was judged against the region owning the escalation then, and only that
+// region's people answer for it, so an update that waited while the
+// escalation changed hands no longer stands; escalating "now" means past
+// the tier the caller saw, not past the next one too.
+type premise struct {
+	region          string
+	handOffs        int // tells A→B→A from A
+	escalatedByHand int
+}
+
+func (w *run) premise() premise {
+	return premise{region: w.in.Region, handOffs: len(w.state.HandedBy), escalatedByHand: w.escalatedByHand}
+}
+
+// stillOwnedAsSeen refuses an update of an escalation that has been handed
+// off since the update arrived.
+func (w *run) stillOwnedAsSeen(seen premise) error {
+	if seen.region != w.in.Region || seen.handOffs != len(w.state.HandedBy) {
+		return temporal.NewApplicationError(fmt.Sprintf("the escalation has been handed off from %s to %s meanwhile", seen.region, w.in.Region), RejectConflict)
+	}
+	return nil
+}
+
+// The rules below are each an update's validator, and its handler asks them
+// again once it is its turn (takeTurn); seen is what the update was judged
+// against (the current premise, for the validator).
+
+// mayAcknowledge: a responder (esc.Authority) may acknowledge, once, and
+// never after the resolution.
+func (w *run) mayAcknowledge(d Decision, seen premise) error {
 	switch {
 	case w.state.Status == StateResolved:
 		return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
 	case w.state.Status == StateAcknowledged:
 		return temporal.NewApplicationError("the escalation is already acknowledged by "+w.state.AcknowledgedBy, RejectConflict)
-	case d.Disposition != "" && !slices.Contains(Dispositions, d.Disposition):
-		return temporal.NewApplicationError(fmt.Sprintf("disposition must be one of %v", Dispositions), RejectInvalid)
-	case slices.Contains(w.state.Paged, d.Actor), slices.Contains(d.Roles, "global_lead"), slices.Contains(d.Roles, "admin"):
-		return nil
 	}
-	return temporal.NewApplicationError("only people paged for this escalation, or global leads, may acknowledge it", RejectForbidden)
+	if err := w.stillOwnedAsSeen(seen); err != nil {
+		return err
+	}
+	if d.Disposition != "" && !slices.Contains(esc.Dispositions, d.Disposition) {
+		return temporal.NewApplicationError(fmt.Sprintf("disposition must be one of %v", esc.Dispositions), RejectInvalid)
+	}
+	return w.mayAct(d, esc.ActAcknowledge)
+}
+
+// mayAct asks the escalation's Authority, built from this run's state (the
+// owning region's frozen policy, the tier reached, whom it paged), whether
+// the decision's caller may take action. Postgres asks the same Authority
+// when it decides without the workflow, so the two cannot disagree.
+func (w *run) mayAct(d Decision, action policy.Action) error {
+	a := esc.Authority{Region: w.in.Region, Tiers: w.in.Policy.Tiers, Tier: w.state.Tier, Paged: w.state.Paged}
+	if err := a.Allow(auth.Identity{Subject: d.Actor, Roles: d.Roles, Regions: d.Regions}, action); err != nil {
+		return temporal.NewApplicationError(err.Error(), RejectForbidden)
+	}
+	return nil
+}
+
+// mayResolve: an owner (esc.Authority) may resolve; nothing is accepted
+// after the resolution.
+func (w *run) mayResolve(d Decision, seen premise) error {
+	if w.state.Status == StateResolved {
+		return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
+	}
+	if err := w.stillOwnedAsSeen(seen); err != nil {
+		return err
+	}
+	return w.mayAct(d, esc.ActResolve)
+}
+
+// mayHandOff: an owner (esc.Authority) may pass an unresolved escalation to
+// another region, one hand-off at a time.
+func (w *run) mayHandOff(h HandOff, seen premise) error {
+	switch {
+	case w.state.Status == StateResolved:
+		return temporal.NewApplicationError("the escalation is already resolved", RejectConflict)
+	case h.ToRegion == "" || h.ToRegion == seen.region:
+		return temporal.NewApplicationError("hand off to another region than "+seen.region, RejectInvalid)
+	case w.handedOff:
+		return temporal.NewApplicationError("a hand-off is already under way", RejectConflict)
+	}
+	if err := w.stillOwnedAsSeen(seen); err != nil {
+		return err
+	}
+	return w.mayAct(h.Decision, esc.ActHandOff)
+}
+
+// mayEscalateNow: an owner (esc.Authority) may hurry on an open,
+// unacknowledged escalation with a tier left to page, once for the tier
+// they saw.
+func (w *run) mayEscalateNow(d Decision, seen premise) error {
+	switch {
+	case w.state.Status != StateOpen:
+		return temporal.NewApplicationError("only an open, unacknowledged escalation can be escalated", RejectConflict)
+	case w.state.Tier >= len(w.in.Policy.Tiers) && w.state.Round > w.in.Policy.RepeatCount:
+		return temporal.NewApplicationError("every tier has been paged; there is no tier to escalate to", RejectConflict)
+	case w.escalate || seen.escalatedByHand != w.escalatedByHand:
+		return temporal.NewApplicationError("the escalation has just been escalated; look again before escalating it further", RejectConflict)
+	}
+	if err := w.stillOwnedAsSeen(seen); err != nil {
+		return err
+	}
+	return w.mayAct(d, esc.ActEscalateNow)
 }
 
 func (w *run) acknowledged(d Decision) {
@@ -311,7 +440,7 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 			}
 			if timedOut && w.state.Status == StateOpen && tierNo < len(tiers) {
 				note := fmt.Sprintf("no acknowledgement within %s; escalating to tier %d", tiers[i].Wait, tierNo+1)
-				if err := recordStep("TIMED_OUT", note, tierNo, key(tierNo, "timed-out")); err != nil {
+				if err := recordStep(esc.KindTimedOut, note, tierNo, key(tierNo, "timed-out")); err != nil {
 					return err
 				}
 			}
@@ -327,7 +456,7 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 			// EXHAUSTED step and replay down the old path.
 			if workflow.GetVersion(ctx, "exhausted-step", workflow.DefaultVersion, 1) == 1 {
 				note := fmt.Sprintf("every tier paged %d time(s) and nobody acknowledged", w.state.Round)
-				if err := recordStep("EXHAUSTED", note, w.state.Tier, key(w.state.Tier, "exhausted")); err != nil {
+				if err := recordStep(esc.KindExhausted, note, w.state.Tier, key(w.state.Tier, "exhausted")); err != nil {
 					return err
 				}
 			}
@@ -336,7 +465,7 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 		from := max(w.in.Policy.RepeatFromTier, 1)
 		w.state.Round++
 		note := fmt.Sprintf("nobody acknowledged; round %d starts again from tier %d", w.state.Round, from)
-		if err := recordStep("REPEATED", note, from, key(from, "repeated")); err != nil {
+		if err := recordStep(esc.KindRepeated, note, from, key(from, "repeated")); err != nil {
 			return err
 		}
 		start = from - 1
@@ -352,7 +481,7 @@ func (w *run) climbPolicy(ctx workflow.Context, page func(int, bool) error, reco
 		if w.wait(ctx, reminderDue) && w.state.Status == StateAcknowledged {
 			w.state.Round++
 			note := fmt.Sprintf("acknowledged by %s but not resolved within %s; paging tier %d again", w.state.AcknowledgedBy, w.in.Policy.AckTimeout, w.state.Tier)
-			if err := recordStep("ACK_TIMED_OUT", note, w.state.Tier, key(w.state.Tier, "ack-timed-out")); err != nil {
+			if err := recordStep(esc.KindAckTimedOut, note, w.state.Tier, key(w.state.Tier, "ack-timed-out")); err != nil {
 				return err
 			}
 			if err := page(w.state.Tier, true); err != nil {

@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"meridian.dev/platform/telemetry"
 )
@@ -62,4 +64,62 @@ func (e Entry) args(ctx context.Context) ([]any, error) {
 		}
 	}
 	return []any{e.Actor, e.Action, e.ObjectType, e.ObjectID, before, after, telemetry.TraceID(ctx)}, nil
+}
+
+// Logged is one entry of the log as stored.
+type Logged struct {
+	ID         int64
+	At         time.Time
+	Actor      string
+	Action     string
+	ObjectType string
+	ObjectID   string
+	Before     json.RawMessage // nil for a creation
+	After      json.RawMessage
+	TraceID    string
+}
+
+// Filter narrows List; zero values match everything.
+type Filter struct {
+	ObjectType string // with ObjectID: one object of a kind
+	ObjectID   string
+	Actor      string
+	Action     string
+	Since      time.Time // at or after
+	Until      time.Time // before
+}
+
+// Reader reads the log.
+type Reader struct{ pool *pgxpool.Pool }
+
+// NewReader returns a reader on pool.
+func NewReader(pool *pgxpool.Pool) *Reader { return &Reader{pool: pool} }
+
+// List returns entries newest first, after the entry with ID after (0: from
+// the newest), and whether more follow.
+func (r *Reader) List(ctx context.Context, f Filter, first int, after int64) ([]Logged, bool, error) {
+	var since, until *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	if !f.Until.IsZero() {
+		until = &f.Until
+	}
+	rows, err := r.pool.Query(ctx, `SELECT id, at, actor, action, object_type, object_id, before, after, trace_id
+		FROM audit_log
+		WHERE ($1 = '' OR object_type = $1) AND ($2 = '' OR object_id = $2) AND ($3 = '' OR actor = $3)
+		AND ($4 = '' OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		AND ($7 = 0 OR id < $7)
+		ORDER BY id DESC LIMIT $8`, f.ObjectType, f.ObjectID, f.Actor, f.Action, since, until, after, first+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("audit: list: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Logged])
+	if err != nil {
+		return nil, false, fmt.Errorf("audit: list: %w", err)
+	}
+	if len(list) > first {
+		return list[:first], true, nil
+	}
+	return list, false, nil
 }

@@ -10,15 +10,17 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"meridian.dev/platform/audit"
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/live"
 	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/policy"
 	"meridian.dev/platform/postgres"
 )
 
@@ -44,7 +46,18 @@ const (
 	KindAcknowledged   = "ACKNOWLEDGED"
 	KindResolved       = "RESOLVED"
 	KindTimedOut       = "TIMED_OUT"
+	KindEscalated      = "ESCALATED"
+	KindRepeated       = "REPEATED"
+	KindExhausted      = "EXHAUSTED"
+	KindAckTimedOut    = "ACK_TIMED_OUT"
+	KindHandedOff      = "HANDED_OFF"
+	KindNote           = "NOTE"
 )
+
+// TimelineKinds lists every kind a timeline step may have; the API's
+// TimelineKind enum names the same, which a test checks.
+var TimelineKinds = []string{KindOpened, KindPaged, KindDelivered, KindDeliveryFailed, KindPageFailed, KindTimedOut,
+	KindEscalated, KindRepeated, KindExhausted, KindAcknowledged, KindAckTimedOut, KindHandedOff, KindNote, KindResolved}
 
 // MaxNoteLength bounds a note on an escalation step, in characters.
 const MaxNoteLength = 2000
@@ -75,6 +88,9 @@ type Escalation struct {
 	// IncidentID is set for escalations of an incident raised by hand; a
 	// site's own status escalations have none (and SiteID set).
 	IncidentID *uuid.UUID `json:"incidentId,omitempty"`
+	// PolicyID names the written policy frozen into the escalation for its
+	// owning region; nil for the built-in default.
+	PolicyID *uuid.UUID `json:"policyId,omitempty"`
 }
 
 // TimelineEntry is one step of an escalation.
@@ -125,6 +141,14 @@ type ChangedEvent struct {
 	Note       string     `json:"note,omitempty"`
 }
 
+// Updates is the stream kind of ChangedEvent: what escalationUpdated
+// subscribers receive. The relay publishes the escalation alone; the signal
+// fields are for the workflow.
+var Updates = live.Kind[ChangedEvent]{
+	Name:   live.TypeEscalation,
+	Region: func(e ChangedEvent) string { return e.Escalation.Region },
+}
+
 // WorkflowID is deterministic so that a replayed outbox row can never start a
 // second workflow for the same escalation.
 func WorkflowID(id uuid.UUID) string { return "escalation-" + id.String() }
@@ -138,13 +162,13 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id,
-	severity, policy_name, policy_version, disposition, incident_id`
+	severity, policy_name, policy_version, disposition, incident_id, policy_id`
 
 func scan(row pgx.Row) (Escalation, error) {
 	var e Escalation
 	var site uuid.NullUUID
 	err := row.Scan(&e.ID, &site, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
-		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition, &e.IncidentID)
+		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition, &e.IncidentID, &e.PolicyID)
 	e.SiteID = site.UUID // uuid.Nil for an incident's escalation without a site
 	return e, err
 }
@@ -200,9 +224,9 @@ func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error
 		frozen = &policy
 	}
 	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, incident_id, region, trigger_level, trigger_posture,
-		workflow_id, severity, policy_name, policy_version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+columns, id, o.site, o.incident, o.region, o.level, o.posture,
-		WorkflowID(id), string(o.severity), policy.Name, policy.Version))
+		workflow_id, severity, policy_name, policy_version, policy_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+columns, id, o.site, o.incident, o.region, o.level, o.posture,
+		WorkflowID(id), string(o.severity), policy.Name, policy.Version, policyIDOf(policy)))
 	if err != nil {
 		return Escalation{}, nil, fmt.Errorf("escalation: insert: %w", err)
 	}
@@ -361,27 +385,58 @@ type DecisionOptions struct {
 // Acknowledge marks the escalation acknowledged: paging stops once the relay
 // delivers the signal, and the paging activity checks this row before every
 // page, so nobody is paged after an acknowledgement Postgres accepted.
+// authorize sees the escalation's region; the API decides with Decide.
 func (s *Store) Acknowledge(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize) (Escalation, error) {
-	return s.transition(ctx, actor, id, note, authorize, SignalAcknowledge, DecisionOptions{})
+	return s.transition(ctx, actor, id, note, byRegion(authorize), SignalAcknowledge, DecisionOptions{})
 }
 
-// Resolve closes the escalation.
+// Resolve closes the escalation; authorize is as for Acknowledge.
 func (s *Store) Resolve(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize) (Escalation, error) {
-	return s.transition(ctx, actor, id, note, authorize, SignalResolve, DecisionOptions{})
+	return s.transition(ctx, actor, id, note, byRegion(authorize), SignalResolve, DecisionOptions{})
 }
 
 // Decide records an acknowledgement (SignalAcknowledge) or a resolution
-// (SignalResolve) with options.
-func (s *Store) Decide(ctx context.Context, actor string, id uuid.UUID, kind, note string, opts DecisionOptions, authorize Authorize) (Escalation, error) {
-	if kind != SignalAcknowledge && kind != SignalResolve {
+// (SignalResolve) by the caller, whom the escalation's Authority must allow
+// unless the workflow already decided (opts.FromWorkflow).
+func (s *Store) Decide(ctx context.Context, caller auth.Identity, id uuid.UUID, kind, note string, opts DecisionOptions) (Escalation, error) {
+	action := ActAcknowledge
+	switch kind {
+	case SignalAcknowledge:
+	case SignalResolve:
+		action = ActResolve
+	default:
 		return Escalation{}, fmt.Errorf("escalation: unknown decision %q", kind)
 	}
-	return s.transition(ctx, actor, id, note, authorize, kind, opts)
+	check := func(ctx context.Context, tx pgx.Tx, e Escalation) error {
+		if opts.FromWorkflow {
+			return nil
+		}
+		return allowed(ctx, tx, e, caller, action)
+	}
+	return s.transition(ctx, caller.Subject, id, note, check, kind, opts)
 }
 
-func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note string, authorize Authorize, signal string, opts DecisionOptions) (Escalation, error) {
-	if len([]rune(note)) > MaxNoteLength {
-		return Escalation{}, fault.Invalid("note", "must be at most %d characters", MaxNoteLength)
+// allowed asks the escalation's Authority, loaded in tx, whether caller may
+// take action.
+func allowed(ctx context.Context, tx pgx.Tx, e Escalation, caller auth.Identity, action policy.Action) error {
+	a, err := authorityOf(ctx, tx, e)
+	if err != nil {
+		return err
+	}
+	return a.Allow(caller, action)
+}
+
+// check is asked, inside the transaction and with the escalation's row
+// locked, whether the change may go ahead.
+type check func(ctx context.Context, tx pgx.Tx, e Escalation) error
+
+func byRegion(authorize Authorize) check {
+	return func(_ context.Context, _ pgx.Tx, e Escalation) error { return authorize(e.Region) }
+}
+
+func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note string, allow check, signal string, opts DecisionOptions) (Escalation, error) {
+	if err := ValidateNote(note); err != nil {
+		return Escalation{}, err
 	}
 	if opts.Disposition != "" && !slices.Contains(Dispositions, opts.Disposition) {
 		return Escalation{}, fault.Invalid("disposition", "must be one of %v", Dispositions)
@@ -395,7 +450,7 @@ func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note
 		if err != nil {
 			return fmt.Errorf("escalation: lock %s: %w", id, err)
 		}
-		if err := authorize(before.Region); err != nil {
+		if err := allow(ctx, tx, before); err != nil {
 			return err
 		}
 		if before.Status == StatusResolved {
@@ -448,20 +503,18 @@ func deref(s *string) string {
 	return *s
 }
 
-// KindNote is a note someone added to the timeline.
-const KindNote = "NOTE"
-
-// AddNote puts a note on the timeline, at any stage (after the resolution
-// too: what was learnt belongs with the incident). authorize sees the
-// escalation's region. A retried request with the same requestKey adds the
-// note once.
-func (s *Store) AddNote(ctx context.Context, actor string, id uuid.UUID, note, requestKey string, authorize Authorize) (Escalation, error) {
+// AddNote puts the caller's note on the timeline, at any stage (after the
+// resolution too: what was learnt belongs with the incident), when the
+// escalation's Authority lets them. A retried request with the same
+// requestKey adds the note once.
+func (s *Store) AddNote(ctx context.Context, caller auth.Identity, id uuid.UUID, note, requestKey string) (Escalation, error) {
+	actor := caller.Subject
 	note = strings.TrimSpace(note)
-	switch {
-	case note == "":
+	if note == "" {
 		return Escalation{}, fault.Invalid("note", "must not be empty")
-	case utf8.RuneCountInString(note) > MaxNoteLength:
-		return Escalation{}, fault.Invalid("note", "must be at most %d characters", MaxNoteLength)
+	}
+	if err := ValidateNote(note); err != nil {
+		return Escalation{}, err
 	}
 	var e Escalation
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -473,7 +526,7 @@ func (s *Store) AddNote(ctx context.Context, actor string, id uuid.UUID, note, r
 		if err != nil {
 			return fmt.Errorf("escalation: note on %s: %w", id, err)
 		}
-		if err := authorize(e.Region); err != nil {
+		if err := allowed(ctx, tx, e, caller, ActNote); err != nil {
 			return err
 		}
 		var key *string
@@ -529,8 +582,8 @@ func (s *Store) HandOff(ctx context.Context, actor string, id uuid.UUID, toRegio
 			return err
 		}
 		after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET region = $2, status = 'OPEN', acknowledged_by = NULL,
-			acknowledged_at = NULL, disposition = NULL, tier = 0, policy_name = $3, policy_version = $4
-			WHERE id = $1 RETURNING `+columns, id, toRegion, policy.Name, policy.Version))
+			acknowledged_at = NULL, disposition = NULL, tier = 0, policy_name = $3, policy_version = $4, policy_id = $5
+			WHERE id = $1 RETURNING `+columns, id, toRegion, policy.Name, policy.Version, policyIDOf(policy)))
 		if postgres.IsForeignKeyViolation(err) {
 			return fault.Invalid("toRegion", "%q is not a known region", toRegion)
 		}
@@ -538,8 +591,8 @@ func (s *Store) HandOff(ctx context.Context, actor string, id uuid.UUID, toRegio
 			return fmt.Errorf("escalation: hand off %s: %w", id, err)
 		}
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, 'HANDED_OFF', $2, $3)`,
-			id, actor, strings.TrimSpace(fmt.Sprintf("from %s to %s. %s", before.Region, toRegion, note)))
+		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, $2, $3, $4)`,
+			id, KindHandedOff, actor, strings.TrimSpace(fmt.Sprintf("from %s to %s. %s", before.Region, toRegion, note)))
 		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: "escalation.hand_off", ObjectType: "Escalation",
 			ObjectID: id.String(), Before: before, After: after}); err != nil {
 			return err
@@ -588,6 +641,9 @@ type Step struct {
 	// Recipient, Channel and Attempt describe a step about one page.
 	Recipient, Channel string
 	Attempt            int32
+	// Recipients of a PAGED step are everyone the tier pages: they may then
+	// act on the escalation (see Authority).
+	Recipients []string
 }
 
 // RecordStep appends a workflow step to the timeline, raises the tier and
@@ -597,10 +653,11 @@ func (s *Store) RecordStep(ctx context.Context, step Step) error {
 		// An empty key is stored as NULL: steps without a key are never
 		// deduplicated against each other.
 		tag, err := tx.Exec(ctx, `INSERT INTO escalation_timeline (escalation_id, kind, actor, note, dedupe_key,
-			tier, recipient, channel, attempt)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, 0), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, 0))
+			tier, recipient, channel, attempt, recipients)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, 0), NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, 0), $10)
 			ON CONFLICT (dedupe_key) DO NOTHING`,
-			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey, max(step.Tier, step.AboutTier), step.Recipient, step.Channel, step.Attempt)
+			step.EscalationID, step.Kind, step.Actor, step.Note, step.DedupeKey, max(step.Tier, step.AboutTier), step.Recipient, step.Channel, step.Attempt,
+			step.Recipients)
 		if postgres.IsForeignKeyViolation(err) {
 			return ErrNotFound
 		}

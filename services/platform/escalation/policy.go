@@ -166,26 +166,32 @@ func (p *Policy) Validate() error {
 // CurrentPolicy returns the newest version of the most specific policy for
 // the region and severity (the region's own, else the any-region one), or
 // version 0 (DefaultPolicy, whose waits the worker sets) when none was written.
-func CurrentPolicy(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, region string, sev Severity) (Policy, error) {
-	var p Policy
-	var region2 *string
-	var tiers []byte
-	var ackSeconds int
-	err := q.QueryRow(ctx, `SELECT id, region, severity, version, name, tiers, repeat_count, repeat_from_tier, ack_timeout_seconds
-		FROM escalation_policies WHERE (region = $1 OR region IS NULL) AND severity = $2
-		ORDER BY region IS NULL, version DESC LIMIT 1`, region, string(sev)).
-		Scan(&p.ID, &region2, &p.Severity, &p.Version, &p.Name, &tiers, &p.RepeatCount, &p.RepeatFromTier, &ackSeconds)
-	p.AckTimeout = time.Duration(ackSeconds) * time.Second
+func CurrentPolicy(ctx context.Context, q querier, region string, sev Severity) (Policy, error) {
+	p, err := scanPolicy(q.QueryRow(ctx, `SELECT `+policyColumns+` FROM escalation_policies
+		WHERE (region = $1 OR region IS NULL) AND severity = $2
+		ORDER BY region IS NULL, version DESC LIMIT 1`, region, string(sev)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DefaultPolicy(region, sev, 0), nil
 	}
 	if err != nil {
 		return Policy{}, fmt.Errorf("escalation: current policy: %w", err)
 	}
-	if region2 != nil {
-		p.Region = *region2
+	return p, nil
+}
+
+const policyColumns = `id, region, severity, version, name, tiers, repeat_count, repeat_from_tier, ack_timeout_seconds`
+
+func scanPolicy(row pgx.Row) (Policy, error) {
+	var p Policy
+	var region *string
+	var tiers []byte
+	var ackSeconds int
+	if err := row.Scan(&p.ID, &region, &p.Severity, &p.Version, &p.Name, &tiers, &p.RepeatCount, &p.RepeatFromTier, &ackSeconds); err != nil {
+		return Policy{}, err
+	}
+	p.AckTimeout = time.Duration(ackSeconds) * time.Second
+	if region != nil {
+		p.Region = *region
 	}
 	if err := json.Unmarshal(tiers, &p.Tiers); err != nil {
 		return Policy{}, fmt.Errorf("escalation: policy %s tiers: %w", p.ID, err)

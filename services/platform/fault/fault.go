@@ -6,6 +6,8 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Code is the stable, client-visible kind of an error.
@@ -53,4 +55,17 @@ func CodeOf(err error) Code {
 		return f.Code
 	}
 	return Internal
+}
+
+// CheckText refuses text that PostgreSQL cannot store (a NUL character, or
+// bytes that are not UTF-8), naming the field, so it is the caller's
+// mistake (BAD_USER_INPUT) rather than a failed write (INTERNAL).
+func CheckText(field, s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return Invalid(field, "is not valid UTF-8 text")
+	case strings.IndexByte(s, 0) >= 0:
+		return Invalid(field, "must not contain a NUL character")
+	}
+	return nil
 }

@@ -1,5 +1,8 @@
-// Package policy decides every action in Meridian, deny by default. Resolvers
-// ask it before touching a store; nothing else grants access.
+// Package policy decides every action in Meridian by role and region, deny
+// by default. Resolvers ask it before touching a store; nothing else grants
+// access. Acting on one escalation also depends on the escalation itself
+// (whom its tiers call on), so escalation.Authority decides those actions,
+// in the workflow and in Postgres alike.
 package policy
 
 import (
@@ -24,10 +27,15 @@ const (
 	HandOffEscalation     Action = "escalation.hand_off"
 	// ManageDirectory changes how other people are paged.
 	ManageDirectory Action = "directory.manage"
+	// ReadAudit reads the audit log: who changed what, before and after.
+	ReadAudit Action = "audit.read"
 )
 
-// Mutations lists every action that changes state, for the policy matrix test.
-var Mutations = []Action{CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, ManagePolicies, RaiseIncident, HandOffEscalation, ManageDirectory}
+// Mutations lists every action that changes state and that Allow decides
+// by region, for the policy matrix test. Acting on an escalation
+// (acknowledge, resolve, hand off …) depends on the escalation itself and is
+// decided by escalation.Authority.
+var Mutations = []Action{CreateSite, UpdateSiteStatus, ManageSchedule, ManagePolicies, RaiseIncident, ManageDirectory}
 
 // ErrForbidden is what a denied caller sees.
 var ErrForbidden = fault.New(fault.Forbidden, "you are not allowed to do this")
@@ -52,7 +60,11 @@ func Allow(id auth.Identity, action Action, region string) error {
 		return nil
 	}
 	switch action {
-	case CreateSite, UpdateSiteStatus, AcknowledgeEscalation, ResolveEscalation, ManageSchedule, RaiseIncident, HandOffEscalation:
+	case ReadAudit:
+		if id.HasRole(auth.RoleAuditor) {
+			return nil
+		}
+	case CreateSite, UpdateSiteStatus, ManageSchedule, RaiseIncident:
 		if id.HasRole(auth.RoleRegionalManager) && id.InRegion(region) {
 			return nil
 		}

@@ -189,3 +189,24 @@ func TestEmptySubjectIsUnauthenticatedNotForbidden(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAudit: the audit log is for the people who answer for it.
+func TestReadAudit(t *testing.T) {
+	for _, c := range []struct {
+		roles []string
+		ok    bool
+	}{
+		{[]string{auth.RoleAuditor}, true},
+		{[]string{auth.RoleGlobalLead}, true},
+		{[]string{auth.RoleAdmin}, true},
+		{[]string{auth.RoleRegionalManager}, false},
+		{[]string{auth.RoleTravelTeam}, false},
+		{[]string{auth.RoleProtectionAgent}, false},
+		{nil, false},
+	} {
+		err := policy.Allow(auth.Identity{Subject: "s", Roles: c.roles, Regions: regions}, policy.ReadAudit, "")
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, policy.ErrForbidden)) {
+			t.Errorf("roles %v: Allow(ReadAudit) = %v, want allowed %v", c.roles, err, c.ok)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"meridian.dev/platform/audit"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/live"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/postgres"
 )
@@ -235,6 +236,14 @@ type StatusResult struct {
 	Escalation *escalation.Escalation
 	// Replayed is true when a retried clientMutationId returned the first answer.
 	Replayed bool
+}
+
+// StatusChanges is the stream kind of StatusChangedEvent: what
+// siteStatusChanged subscribers receive, the whole site, so no gateway
+// reads Postgres per event.
+var StatusChanges = live.Kind[StatusChangedEvent]{
+	Name:   live.TypeSiteStatus,
+	Region: func(e StatusChangedEvent) string { return e.Site.Region },
 }
 
 // StatusChangedEvent is the outbox payload announcing a status change. It

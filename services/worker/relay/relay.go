@@ -24,18 +24,6 @@ import (
 	incidentwf "meridian.dev/workflows/incident"
 )
 
-// SiteStatusEvent is what subscribers of siteStatusChanged receive on the
-// stream: the whole site, so no gateway has to read Postgres per event.
-type SiteStatusEvent struct {
-	Site     site.Site   `json:"site"`
-	Previous site.Status `json:"previous"`
-}
-
-// EscalationEvent is what subscribers of escalationUpdated receive.
-type EscalationEvent struct {
-	Escalation escalation.Escalation `json:"escalation"`
-}
-
 // Handlers wires the relay's topics.
 type Handlers struct {
 	Publisher *live.Publisher
@@ -86,7 +74,8 @@ func (h *Handlers) siteStatusChanged(ctx context.Context, m outbox.Message) erro
 	if err != nil {
 		return err
 	}
-	return h.Publisher.PublishSiteStatus(ctx, ev.Site.ID.String(), ev.Site.Region, ev.Site.Status.Version, status, m.Payload)
+	// The outbox payload is the stream event (site.StatusChanges) as it is.
+	return h.Publisher.PublishSiteStatus(ctx, ev.Site.ID.String(), site.StatusChanges.Region(ev), ev.Site.Status.Version, status, m.Payload)
 }
 
 func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error {
@@ -121,7 +110,7 @@ func (h *Handlers) escalationInput(ev escalation.OpenedEvent) wf.Input {
 		in.SiteID = e.SiteID.String()
 	}
 	if ev.Policy != nil {
-		in.Policy = wf.FromStored(*ev.Policy) // frozen when the escalation opened
+		in.Policy = *ev.Policy // frozen when the escalation opened
 	}
 	return in
 }
@@ -157,9 +146,6 @@ func (h *Handlers) escalationChanged(ctx context.Context, m outbox.Message) erro
 			return fmt.Errorf("signal %s to %s: %w", ev.Signal, ev.Escalation.WorkflowID, err)
 		}
 	}
-	data, err := json.Marshal(EscalationEvent{Escalation: ev.Escalation})
-	if err != nil {
-		return err
-	}
-	return h.Publisher.Publish(ctx, live.TypeEscalation, ev.Escalation.Region, data)
+	// Subscribers get the escalation; the signal was for the workflow.
+	return escalation.Updates.Publish(ctx, h.Publisher, escalation.ChangedEvent{Escalation: ev.Escalation})
 }

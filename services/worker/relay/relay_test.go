@@ -279,7 +279,7 @@ func TestRelayDrivesTheEscalationWorkflow(t *testing.T) {
 		if m.Values["type"] != live.TypeSiteStatus {
 			continue
 		}
-		var ev relay.SiteStatusEvent
+		var ev site.StatusChangedEvent
 		if err := json.Unmarshal([]byte(fmt.Sprint(m.Values["data"])), &ev); err != nil {
 			t.Fatalf("site.status event: %v", err)
 		}
@@ -389,7 +389,7 @@ func TestRelayDrivesTheEscalationWorkflow(t *testing.T) {
 		if m.Values["type"] != live.TypeEscalation {
 			continue
 		}
-		var ev relay.EscalationEvent
+		var ev escalation.ChangedEvent
 		if err := json.Unmarshal([]byte(fmt.Sprint(m.Values["data"])), &ev); err != nil {
 			t.Fatalf("escalation event: %v", err)
 		}
@@ -517,7 +517,7 @@ func TestRelayKeepsRowsWhileRedisIsDown(t *testing.T) {
 	if len(events) != 1 || events[0].Values["type"] != live.TypeSiteStatus {
 		t.Fatalf("stream after recovery: %d events %v, want the one site.status", len(events), events)
 	}
-	var ev relay.SiteStatusEvent
+	var ev site.StatusChangedEvent
 	if err := json.Unmarshal([]byte(fmt.Sprint(events[0].Values["data"])), &ev); err != nil || ev.Site.ID != s.ID {
 		t.Fatalf("site.status event for %s: %+v (%v)", s.ID, ev.Site.ID, err)
 	}
