@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,6 +16,7 @@ import (
 const (
 	kindSite       = "Site"
 	kindEscalation = "Escalation"
+	kindIncident   = "Incident"
 )
 
 func encodeID(kind string, id uuid.UUID) graphql.ID {
@@ -41,4 +44,67 @@ func parseID(id graphql.ID, kind, field string) (uuid.UUID, error) {
 		return uuid.Nil, fault.Invalid(field, "is not a %s ID", kind)
 	}
 	return raw, nil
+}
+
+// node is any object with a global ID.
+type node interface{ ID() graphql.ID }
+
+// nodeKinds finds an object by its global ID's kind: each domain root
+// registers the kinds it owns, so node(id:) never grows a switch. A loader
+// answers errNoNode for an ID whose object does not exist.
+type nodeKinds map[string]func(ctx context.Context, id uuid.UUID) (node, error)
+
+var errNoNode = errors.New("no such node")
+
+// nodeOrNil turns a domain's "not found" into the nil node the API answers.
+func nodeOrNil[R node](r R, err error, notFound error) (node, error) {
+	if errors.Is(err, notFound) {
+		return nil, errNoNode
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Node resolves Query.node: any registered kind, or null when the object
+// does not exist.
+func (r *viewerRoot) Node(ctx context.Context, args struct{ ID graphql.ID }) (*nodeResolver, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
+	kind, id, ok := decodeID(args.ID)
+	load, known := r.nodes[kind]
+	if !ok || !known {
+		return nil, fault.Invalid("id", "is not a Meridian ID")
+	}
+	n, err := load(ctx, id)
+	if errors.Is(err, errNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &nodeResolver{n}, nil
+}
+
+// nodeResolver is the Node interface; graphql-go asks it, through one ToX
+// method per type implementing Node, which object it holds.
+type nodeResolver struct{ n node }
+
+func (n *nodeResolver) ID() graphql.ID { return n.n.ID() }
+
+func (n *nodeResolver) ToSite() (*siteResolver, bool) {
+	s, ok := n.n.(*siteResolver)
+	return s, ok
+}
+
+func (n *nodeResolver) ToIncident() (*incidentResolver, bool) {
+	i, ok := n.n.(*incidentResolver)
+	return i, ok
+}
+
+func (n *nodeResolver) ToEscalation() (*escalationResolver, bool) {
+	e, ok := n.n.(*escalationResolver)
+	return e, ok
 }

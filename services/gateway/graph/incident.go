@@ -11,9 +11,57 @@ import (
 	"meridian.dev/platform/fault"
 	"meridian.dev/platform/incident"
 	"meridian.dev/platform/policy"
+	"meridian.dev/platform/site"
 )
 
-const kindIncident = "Incident"
+// incidentRoot resolves incidents (25_incident.graphql): raised by hand or by
+// a domain, escalating in every region they touch.
+type incidentRoot struct {
+	*env
+	incidents *incident.Store
+}
+
+func newIncidentRoot(e *env, store *incident.Store) *incidentRoot {
+	r := &incidentRoot{env: e, incidents: store}
+	e.nodes[kindIncident] = func(ctx context.Context, id uuid.UUID) (node, error) {
+		inc, err := store.Get(ctx, id)
+		return nodeOrNil(r.resolver(inc), err, incident.ErrNotFound)
+	}
+	return r
+}
+
+func (r *incidentRoot) resolver(i incident.Incident) *incidentResolver {
+	return &incidentResolver{root: r, i: i}
+}
+
+// find loads an incident for another object's field; one that is gone is
+// null, not an error.
+func (r *incidentRoot) find(ctx context.Context, id uuid.UUID) (*incidentResolver, error) {
+	inc, err := r.incidents.Get(ctx, id)
+	if errors.Is(err, incident.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.resolver(inc), nil
+}
+
+// Incident resolves Query.incident.
+func (r *incidentRoot) Incident(ctx context.Context, args struct{ ID graphql.ID }) (*incidentResolver, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
+	iid, err := parseID(args.ID, kindIncident, "id")
+	if err != nil {
+		return nil, err
+	}
+	inc, err := r.incidents.Get(ctx, iid)
+	if err != nil {
+		return nil, err
+	}
+	return r.resolver(inc), nil
+}
 
 type raiseIncidentInput struct {
 	Title, Severity, Kind string
@@ -26,7 +74,7 @@ type raiseIncidentInput struct {
 }
 
 // RaiseIncident resolves Mutation.raiseIncident.
-func (r *Resolver) RaiseIncident(ctx context.Context, args struct{ Input raiseIncidentInput }) (*raiseIncidentPayload, error) {
+func (r *incidentRoot) RaiseIncident(ctx context.Context, args struct{ Input raiseIncidentInput }) (*raiseIncidentPayload, error) {
 	id, err := r.actor(ctx)
 	if err != nil {
 		return nil, err
@@ -63,23 +111,7 @@ func (r *Resolver) RaiseIncident(ctx context.Context, args struct{ Input raiseIn
 	if err != nil {
 		return nil, err
 	}
-	return &raiseIncidentPayload{incident: &incidentResolver{r: r, i: inc}, clientMutationID: in.ClientMutationID}, nil
-}
-
-// Incident resolves Query.incident.
-func (r *Resolver) Incident(ctx context.Context, args struct{ ID graphql.ID }) (*incidentResolver, error) {
-	if _, err := viewer(ctx); err != nil {
-		return nil, err
-	}
-	iid, err := parseID(args.ID, kindIncident, "id")
-	if err != nil {
-		return nil, err
-	}
-	inc, err := r.incidents.Get(ctx, iid)
-	if err != nil {
-		return nil, err
-	}
-	return &incidentResolver{r: r, i: inc}, nil
+	return &raiseIncidentPayload{incident: r.resolver(inc), clientMutationID: in.ClientMutationID}, nil
 }
 
 type raiseIncidentPayload struct {
@@ -91,8 +123,8 @@ func (p *raiseIncidentPayload) Incident() *incidentResolver { return p.incident 
 func (p *raiseIncidentPayload) ClientMutationID() *string   { return p.clientMutationID }
 
 type incidentResolver struct {
-	r *Resolver
-	i incident.Incident
+	root *incidentRoot
+	i    incident.Incident
 }
 
 func (x *incidentResolver) ID() graphql.ID          { return encodeID(kindIncident, x.i.ID) }
@@ -113,48 +145,37 @@ func (x *incidentResolver) Location() *geoResolver {
 func (x *incidentResolver) Regions(ctx context.Context) []*regionResolver {
 	out := make([]*regionResolver, len(x.i.Regions))
 	for i, code := range x.i.Regions {
-		out[i] = x.r.region(ctx, code)
+		out[i] = x.root.regions.resolver(ctx, code)
 	}
 	return out
 }
 
 func (x *incidentResolver) Sites(ctx context.Context) ([]*siteResolver, error) {
-	found, err := x.r.sites.GetMany(ctx, x.i.SiteIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*siteResolver, 0, len(found))
+	sites := x.root.sites.loader(loadersOf(ctx))
+	sites.want(x.i.SiteIDs...)
+	out := make([]*siteResolver, 0, len(x.i.SiteIDs))
 	for _, sid := range x.i.SiteIDs {
-		if s, ok := found[sid]; ok {
-			out = append(out, &siteResolver{r: x.r, s: s})
+		s, err := sites.load(ctx, sid)
+		if errors.Is(err, site.ErrNotFound) {
+			continue
 		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x.root.sites.resolver(s))
 	}
 	return out, nil
 }
 
 func (x *incidentResolver) Escalations(ctx context.Context) ([]*escalationResolver, error) {
-	escs, err := x.r.escalations.ForIncident(ctx, x.i.ID)
+	escs, err := x.root.escalations.escalations.ForIncident(ctx, x.i.ID)
 	if err != nil {
 		return nil, err
 	}
+	ls := loadersOf(ctx)
 	out := make([]*escalationResolver, len(escs))
 	for i, e := range escs {
-		out[i] = &escalationResolver{r: x.r, e: e}
+		out[i] = x.root.escalations.resolver(e, ls)
 	}
 	return out, nil
-}
-
-// incidentOf loads an escalation's incident.
-func (r *Resolver) incidentOf(ctx context.Context, id *uuid.UUID) (*incidentResolver, error) {
-	if id == nil {
-		return nil, nil
-	}
-	inc, err := r.incidents.Get(ctx, *id)
-	if errors.Is(err, incident.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &incidentResolver{r: r, i: inc}, nil
 }

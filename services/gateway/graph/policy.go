@@ -2,21 +2,23 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/policy"
 )
 
 // EscalationPolicy resolves Query.escalationPolicy.
-func (r *Resolver) EscalationPolicy(ctx context.Context, args struct {
+func (r *escalationRoot) EscalationPolicy(ctx context.Context, args struct {
 	Region   *string
 	Severity string
 }) (*policyResolver, error) {
-	if _, err := viewer(ctx); err != nil {
+	if _, err := r.viewer(ctx); err != nil {
 		return nil, err
 	}
-	region, err := r.checkRegion(ctx, args.Region)
+	region, err := r.regions.check(ctx, "region", args.Region)
 	if err != nil {
 		return nil, err
 	}
@@ -24,7 +26,7 @@ func (r *Resolver) EscalationPolicy(ctx context.Context, args struct {
 	if err != nil || p.Version == 0 {
 		return nil, err
 	}
-	return &policyResolver{r: r, p: p}, nil
+	return &policyResolver{regions: r.regions, p: p}, nil
 }
 
 type policyTargetInput struct {
@@ -50,13 +52,13 @@ type setPolicyInput struct {
 }
 
 // SetEscalationPolicy resolves Mutation.setEscalationPolicy.
-func (r *Resolver) SetEscalationPolicy(ctx context.Context, args struct{ Input setPolicyInput }) (*setPolicyPayload, error) {
+func (r *escalationRoot) SetEscalationPolicy(ctx context.Context, args struct{ Input setPolicyInput }) (*setPolicyPayload, error) {
 	id, err := r.actor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	in := args.Input
-	region, err := r.checkRegion(ctx, in.Region)
+	region, err := r.regions.check(ctx, "region", in.Region)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +74,8 @@ func (r *Resolver) SetEscalationPolicy(ctx context.Context, args struct{ Input s
 		}
 		for _, tg := range t.Targets {
 			target := escalation.Target{Kind: tg.Kind, Role: deref(tg.Role, ""), Subject: deref(tg.Subject, "")}
-			if tg.Region != nil {
-				if target.Region, err = r.checkRegion(ctx, tg.Region); err != nil {
-					return nil, err
-				}
+			if target.Region, err = r.regions.check(ctx, "region", tg.Region); err != nil {
+				return nil, err
 			}
 			tier.Targets = append(tier.Targets, target)
 		}
@@ -85,7 +85,7 @@ func (r *Resolver) SetEscalationPolicy(ctx context.Context, args struct{ Input s
 	if err != nil {
 		return nil, err
 	}
-	return &setPolicyPayload{&policyResolver{r: r, p: saved}}, nil
+	return &setPolicyPayload{&policyResolver{regions: r.regions, p: saved}}, nil
 }
 
 type setPolicyPayload struct{ p *policyResolver }
@@ -93,15 +93,15 @@ type setPolicyPayload struct{ p *policyResolver }
 func (s *setPolicyPayload) Policy() *policyResolver { return s.p }
 
 type policyResolver struct {
-	r *Resolver
-	p escalation.Policy
+	regions *regionCache
+	p       escalation.Policy
 }
 
 func (p *policyResolver) Region(ctx context.Context) *regionResolver {
 	if p.p.Region == "" {
 		return nil
 	}
-	return p.r.region(ctx, p.p.Region)
+	return p.regions.resolver(ctx, p.p.Region)
 }
 func (p *policyResolver) Severity() string   { return string(p.p.Severity) }
 func (p *policyResolver) Version() int32     { return p.p.Version }
@@ -140,16 +140,17 @@ func (t *policyTargetResolver) Kind() string {
 	}
 	return t.t.Kind
 }
-func (t *policyTargetResolver) Role() *string    { return optional(t.t.Role) }
-func (t *policyTargetResolver) Region() *string  { return optional(t.t.Region) }
-func (t *policyTargetResolver) Subject() *string { return optional(t.t.Subject) }
 
-func optional(s string) *string {
-	if s == "" {
+// Role is null for a role Meridian does not know, which only a policy
+// written before roles were checked can hold: such a target pages nobody.
+func (t *policyTargetResolver) Role() *string {
+	if !slices.Contains(auth.KnownRoles, t.t.Role) {
 		return nil
 	}
-	return &s
+	return &t.t.Role
 }
+func (t *policyTargetResolver) Region() *string  { return optional(t.t.Region) }
+func (t *policyTargetResolver) Subject() *string { return optional(t.t.Subject) }
 
 type policyVersionResolver struct {
 	name    string

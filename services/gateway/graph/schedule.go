@@ -8,37 +8,43 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"meridian.dev/platform/auth"
+	"meridian.dev/platform/directory"
 	"meridian.dev/platform/policy"
 	"meridian.dev/platform/schedule"
 )
 
-func instant(at *graphql.Time) time.Time {
-	if at == nil {
-		return time.Now()
-	}
-	return at.Time
+// scheduleRoot resolves on-call schedules (30_schedule.graphql): who is on
+// call, which region holds follow-the-sun duty, rotations and overrides.
+type scheduleRoot struct {
+	*env
+	schedules *schedule.Store
+	directory *directory.Store
 }
 
 // OnCall resolves Query.onCall.
-func (r *Resolver) OnCall(ctx context.Context, args struct {
+func (r *scheduleRoot) OnCall(ctx context.Context, args struct {
 	Region string
 	At     *graphql.Time
 }) ([]*onCallShiftResolver, error) {
-	if _, err := viewer(ctx); err != nil {
+	if _, err := r.viewer(ctx); err != nil {
 		return nil, err
 	}
-	region, err := r.checkRegion(ctx, &args.Region)
+	region, err := r.regions.check(ctx, "region", &args.Region)
 	if err != nil {
 		return nil, err
 	}
-	shifts, err := r.schedules.OnCallIn(ctx, region, instant(args.At))
+	at, err := instant("at", args.At, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	shifts, err := r.schedules.OnCallIn(ctx, region, at)
 	if err != nil {
 		return nil, err
 	}
 	return r.shiftResolvers(ctx, shifts)
 }
 
-func (r *Resolver) shiftResolvers(ctx context.Context, shifts []schedule.OnCallShift) ([]*onCallShiftResolver, error) {
+func (r *scheduleRoot) shiftResolvers(ctx context.Context, shifts []schedule.OnCallShift) ([]*onCallShiftResolver, error) {
 	subjects := make([]string, len(shifts))
 	for i, s := range shifts {
 		subjects[i] = s.Person
@@ -55,20 +61,23 @@ func (r *Resolver) shiftResolvers(ctx context.Context, shifts []schedule.OnCallS
 }
 
 // DutyRegion resolves Query.dutyRegion.
-func (r *Resolver) DutyRegion(ctx context.Context, args struct{ At *graphql.Time }) (*dutyResolver, error) {
-	if _, err := viewer(ctx); err != nil {
+func (r *scheduleRoot) DutyRegion(ctx context.Context, args struct{ At *graphql.Time }) (*dutyResolver, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
+	at, err := instant("at", args.At, time.Now())
+	if err != nil {
 		return nil, err
 	}
 	hours, err := r.schedules.Hours(ctx)
 	if err != nil {
 		return nil, err
 	}
-	at := instant(args.At)
 	region, open, err := schedule.DutyRegion(hours, at)
 	if err != nil {
 		return nil, err
 	}
-	return &dutyResolver{region: r.region(ctx, region), open: open, at: at}, nil
+	return &dutyResolver{region: r.regions.resolver(ctx, region), open: open, at: at}, nil
 }
 
 type createRotationInput struct {
@@ -78,7 +87,7 @@ type createRotationInput struct {
 }
 
 // CreateRotation resolves Mutation.createRotation.
-func (r *Resolver) CreateRotation(ctx context.Context, args struct{ Input createRotationInput }) (*createRotationPayload, error) {
+func (r *scheduleRoot) CreateRotation(ctx context.Context, args struct{ Input createRotationInput }) (*createRotationPayload, error) {
 	in := args.Input
 	id, region, err := r.scheduleManager(ctx, in.Region)
 	if err != nil {
@@ -95,7 +104,7 @@ func (r *Resolver) CreateRotation(ctx context.Context, args struct{ Input create
 	if err != nil {
 		return nil, err
 	}
-	return &createRotationPayload{&rotationResolver{r: r, rot: rot}}, nil
+	return &createRotationPayload{&rotationResolver{regions: r.regions, rot: rot}}, nil
 }
 
 type addOverrideInput struct {
@@ -104,10 +113,16 @@ type addOverrideInput struct {
 }
 
 // AddOnCallOverride resolves Mutation.addOnCallOverride.
-func (r *Resolver) AddOnCallOverride(ctx context.Context, args struct{ Input addOverrideInput }) (*addOverridePayload, error) {
+func (r *scheduleRoot) AddOnCallOverride(ctx context.Context, args struct{ Input addOverrideInput }) (*addOverridePayload, error) {
 	in := args.Input
 	id, region, err := r.scheduleManager(ctx, in.Region)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkInstant("from", in.From.Time); err != nil {
+		return nil, err
+	}
+	if err := checkInstant("to", in.To.Time); err != nil {
 		return nil, err
 	}
 	o, err := r.schedules.AddOverride(ctx, id.Subject, region, in.Rotation, in.Person, in.From.Time, in.To.Time)
@@ -124,12 +139,12 @@ func (r *Resolver) AddOnCallOverride(ctx context.Context, args struct{ Input add
 
 // scheduleManager authenticates a caller who wants to change region's
 // schedule and checks they may.
-func (r *Resolver) scheduleManager(ctx context.Context, region string) (auth.Identity, string, error) {
+func (r *scheduleRoot) scheduleManager(ctx context.Context, region string) (auth.Identity, string, error) {
 	id, err := r.actor(ctx)
 	if err != nil {
 		return auth.Identity{}, "", err
 	}
-	code, err := r.checkRegion(ctx, &region)
+	code, err := r.regions.check(ctx, "region", &region)
 	if err != nil {
 		return auth.Identity{}, "", err
 	}
@@ -158,11 +173,6 @@ func (o *onCallShiftResolver) Person() *personResolver {
 	return &personResolver{subject: o.s.Person, name: name}
 }
 
-type personResolver struct{ subject, name string }
-
-func (p *personResolver) Subject() string { return p.subject }
-func (p *personResolver) Name() string    { return p.name }
-
 type dutyResolver struct {
 	region *regionResolver
 	open   bool
@@ -174,12 +184,12 @@ func (d *dutyResolver) Open() bool              { return d.open }
 func (d *dutyResolver) At() graphql.Time        { return graphql.Time{Time: d.at} }
 
 type rotationResolver struct {
-	r   *Resolver
-	rot schedule.Rotation
+	regions *regionCache
+	rot     schedule.Rotation
 }
 
 func (x *rotationResolver) Region(ctx context.Context) *regionResolver {
-	return x.r.region(ctx, x.rot.Region)
+	return x.regions.resolver(ctx, x.rot.Region)
 }
 func (x *rotationResolver) Name() string           { return x.rot.Name }
 func (x *rotationResolver) Timezone() string       { return x.rot.TimeZone }

@@ -7,22 +7,23 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
-	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
 	"meridian.dev/gateway/graph"
 	"meridian.dev/gateway/ws"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/telemetry"
 )
 
 // MaxBodyBytes bounds a GraphQL request body; larger ones get HTTP 413.
 const MaxBodyBytes = 1 << 20
 
 type graphqlHandler struct {
-	schema   *graphql.Schema
+	schema   *graph.Schema
 	verifier *auth.Verifier
 	ws       *ws.Handler
 	log      *slog.Logger
@@ -85,10 +86,27 @@ func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx = graph.WithLoaders(ctx)
+	// graphql-go recovers from panics in resolvers, not from those while it
+	// writes a result: answer those too, instead of an empty response.
+	defer func() {
+		if v := recover(); v != nil {
+			traceID := telemetry.TraceID(ctx)
+			h.log.ErrorContext(ctx, "graphql request panicked", "panic", v, "stack", string(debug.Stack()))
+			writeErrors(w, http.StatusInternalServerError, fault.Internal, "internal error; quote trace "+traceID+" to support")
+		}
+	}()
 	resp := h.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
 	resp.Errors = graph.Present(ctx, h.log, resp.Errors)
+	body, err = json.Marshal(resp)
+	if err != nil {
+		// Encoded whole before a byte is written, so a value that cannot be
+		// encoded is answered with an error, never with an empty body.
+		h.log.ErrorContext(ctx, "encode response", "err", err)
+		writeErrors(w, http.StatusInternalServerError, fault.Internal, "internal error; quote trace "+telemetry.TraceID(ctx)+" to support")
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(resp); err != nil {
+	if _, err := w.Write(append(body, '\n')); err != nil {
 		h.log.WarnContext(ctx, "write response", "err", err)
 	}
 }

@@ -40,7 +40,7 @@ type Config struct {
 	RateLimit      int           // MERIDIAN_MUTATION_RATE_LIMIT: mutations per caller per window; 0 disables
 	RateWindow     time.Duration // MERIDIAN_MUTATION_RATE_WINDOW, default 1m
 	AllowedOrigins []string      // MERIDIAN_ALLOWED_ORIGINS: browser origins allowed to open WebSockets
-	Limits         graph.Limits  // GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_QUERY_LENGTH
+	Limits         graph.Limits  // GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_QUERY_LENGTH, GRAPHQL_MAX_COST, GRAPHQL_MAX_ALIASES
 }
 
 // LoadConfig reads the environment and refuses unsafe production settings.
@@ -57,6 +57,8 @@ func LoadConfig() (Config, error) {
 	c.Limits = graph.Limits{
 		MaxDepth:       r.Int("GRAPHQL_MAX_DEPTH", graph.DefaultLimits.MaxDepth),
 		MaxQueryLength: r.Int("GRAPHQL_MAX_QUERY_LENGTH", graph.DefaultLimits.MaxQueryLength),
+		MaxCost:        r.Int("GRAPHQL_MAX_COST", graph.DefaultLimits.MaxCost),
+		MaxAliases:     r.Int("GRAPHQL_MAX_ALIASES", graph.DefaultLimits.MaxAliases),
 	}
 	if err := r.Err(); err != nil {
 		return c, err

@@ -68,9 +68,15 @@ type Options struct {
 	PrepareContext func(ctx context.Context) context.Context
 }
 
+// Executor runs an operation and streams its results: one for a query or
+// mutation, one per event for a subscription (graphql-go's Subscribe).
+type Executor interface {
+	Subscribe(ctx context.Context, query, operationName string, variables map[string]any) (<-chan any, error)
+}
+
 // Handler upgrades requests to graphql-transport-ws connections.
 type Handler struct {
-	schema   *graphql.Schema
+	schema   Executor
 	verifier *auth.Verifier
 	log      *slog.Logger
 	opts     Options
@@ -85,7 +91,7 @@ type Handler struct {
 }
 
 // NewHandler returns a handler serving schema.
-func NewHandler(schema *graphql.Schema, verifier *auth.Verifier, log *slog.Logger, opts Options) *Handler {
+func NewHandler(schema Executor, verifier *auth.Verifier, log *slog.Logger, opts Options) *Handler {
 	if opts.InitTimeout == 0 {
 		opts.InitTimeout = 10 * time.Second
 	}
