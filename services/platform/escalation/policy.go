@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"meridian.dev/platform/audit"
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/fault"
 	"meridian.dev/platform/notify"
 )
@@ -143,8 +144,9 @@ func (p *Policy) Validate() error {
 		for _, tg := range t.Targets {
 			switch tg.Kind {
 			case TargetRole:
-				if tg.Role == "" {
-					return fault.Invalid("tiers", "tier %d: a ROLE target names a role", i+1)
+				if !slices.Contains(auth.KnownRoles, tg.Role) {
+					// A role nobody holds would page nobody, silently.
+					return fault.Invalid("tiers", "tier %d: a ROLE target names one of the roles %v", i+1, auth.KnownRoles)
 				}
 			case TargetUser:
 				if tg.Subject == "" {
