@@ -11,24 +11,25 @@ import (
 	"time"
 
 	"meridian.dev/gateway/server"
+	"meridian.dev/gateway/stacktest"
 )
 
 type boardSite struct {
 	Code   string
-	Status statusView
+	Status stacktest.StatusView
 }
 
-func (g *gateway) board(t testing.TB, token, region string) map[string]statusView {
+func readBoard(t testing.TB, g *stacktest.Gateway, token, region string) map[string]stacktest.StatusView {
 	t.Helper()
 	var out struct {
 		Sites struct {
 			Edges []struct{ Node boardSite }
 		}
 	}
-	g.query(t, token, `query($region: String) { sites(region: $region, first: 500) {
+	g.Query(t, token, `query($region: String) { sites(region: $region, first: 500) {
 		edges { node { code status { level posture note version updatedAt updatedBy } } } } }`,
-		map[string]any{"region": region}).decode(t, &out)
-	board := map[string]statusView{}
+		map[string]any{"region": region}).Decode(t, &out)
+	board := map[string]stacktest.StatusView{}
 	for _, e := range out.Sites.Edges {
 		board[e.Node.Code] = e.Node.Status
 	}
@@ -36,9 +37,9 @@ func (g *gateway) board(t testing.TB, token, region string) map[string]statusVie
 }
 
 // liveKey is the Redis hash holding a site's live status (live.Keys).
-func (s *stack) liveKey(t testing.TB, code string) string {
+func liveKey(t testing.TB, s *stacktest.Stack, code string) string {
 	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(s.site(t, code).ID)
+	raw, err := base64.RawURLEncoding.DecodeString(s.Site(t, code).ID)
 	if err != nil {
 		t.Fatalf("site ID of %s: %v", code, err)
 	}
@@ -48,19 +49,19 @@ func (s *stack) liveKey(t testing.TB, code string) string {
 
 // waitLiveVersion waits until the worker's relay has written version v of
 // the site's status to Redis.
-func (s *stack) waitLiveVersion(t testing.TB, code string, v int) {
+func waitLiveVersion(t testing.TB, s *stacktest.Stack, code string, v int) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	deadline := time.Now().Add(stacktest.WaitLimit)
 	for {
-		got, err := s.Redis.HGet(context.Background(), s.liveKey(t, code), "version").Result()
+		got, err := s.Redis.HGet(context.Background(), liveKey(t, s, code), "version").Result()
 		if err == nil {
 			if n, _ := strconv.Atoi(got); n >= v {
 				return
 			}
 		}
-		s.workerFailed(t)
+		s.RequireWorkerRunning(t)
 		if time.Now().After(deadline) {
-			t.Fatalf("the relay did not write version %d of %s to Redis within %s (have %q, %v)", v, code, waitLimit, got, err)
+			t.Fatalf("the relay did not write version %d of %s to Redis within %s (have %q, %v)", v, code, stacktest.WaitLimit, got, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -73,33 +74,33 @@ func (s *stack) waitLiveVersion(t testing.TB, code string, v int) {
 // through the outbox once a relay can deliver it.
 func TestBoardFallsBackToPostgres(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{})
+	s := stacktest.New(t, stacktest.Options{})
 	ctx := context.Background()
-	tok := s.token(t, emeaManager)
+	tok := s.Token(t, stacktest.EMEAManager)
 
 	// A change travels Postgres → outbox → relay → Redis → board.
-	p := s.setStatus(t, s.GW, emeaManager, "PAR-OFC", "HIGH", "RESTRICTED", "strike at the station")
-	s.waitLiveVersion(t, "PAR-OFC", p.Site.Status.Version)
-	if got := s.GW.board(t, tok, "EMEA")["PAR-OFC"]; got.Level != "HIGH" || got.Posture != "RESTRICTED" || got.Version != 2 {
+	p := s.SetStatus(t, s.GW, stacktest.EMEAManager, "PAR-OFC", "HIGH", "RESTRICTED", "strike at the station")
+	waitLiveVersion(t, s, "PAR-OFC", p.Site.Status.Version)
+	if got := readBoard(t, s.GW, tok, "EMEA")["PAR-OFC"]; got.Level != "HIGH" || got.Posture != "RESTRICTED" || got.Version != 2 {
 		t.Fatalf("board after the relay: PAR-OFC = %+v", got)
 	}
 
 	// Prove the board reads Redis: a live status at the same version as
 	// Postgres, with a note only Redis holds, is what the board shows...
-	live, _ := json.Marshal(statusView{Level: "ELEVATED", Posture: "OPEN", Note: "only in redis", Version: 1,
+	live, _ := json.Marshal(stacktest.StatusView{Level: "ELEVATED", Posture: "OPEN", Note: "only in redis", Version: 1,
 		UpdatedAt: time.Now().UTC().Format(time.RFC3339Nano), UpdatedBy: "redis"})
-	if err := s.Redis.HSet(ctx, s.liveKey(t, "FRA-DC"), "version", 1, "json", string(live)).Err(); err != nil {
+	if err := s.Redis.HSet(ctx, liveKey(t, s, "FRA-DC"), "version", 1, "json", string(live)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	// ...while a live status older than Postgres's is ignored.
-	stale, _ := json.Marshal(statusView{Level: "CRITICAL", Posture: "CLOSED", Note: "stale", Version: 1,
+	stale, _ := json.Marshal(stacktest.StatusView{Level: "CRITICAL", Posture: "CLOSED", Note: "stale", Version: 1,
 		UpdatedAt: time.Now().UTC().Format(time.RFC3339Nano), UpdatedBy: "redis"})
-	s.setStatus(t, s.GW, emeaManager, "MIL-OFC", "ELEVATED", "OPEN", "newer in postgres")
-	s.waitLiveVersion(t, "MIL-OFC", 2)
-	if err := s.Redis.HSet(ctx, s.liveKey(t, "MIL-OFC"), "version", 1, "json", string(stale)).Err(); err != nil {
+	s.SetStatus(t, s.GW, stacktest.EMEAManager, "MIL-OFC", "ELEVATED", "OPEN", "newer in postgres")
+	waitLiveVersion(t, s, "MIL-OFC", 2)
+	if err := s.Redis.HSet(ctx, liveKey(t, s, "MIL-OFC"), "version", 1, "json", string(stale)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	board := s.GW.board(t, tok, "EMEA")
+	board := readBoard(t, s.GW, tok, "EMEA")
 	if got := board["FRA-DC"]; got.Note != "only in redis" || got.Level != "ELEVATED" {
 		t.Errorf("board with a live status in Redis: FRA-DC = %+v, want Redis's", got)
 	}
@@ -109,7 +110,7 @@ func TestBoardFallsBackToPostgres(t *testing.T) {
 
 	// A gateway whose Redis does not answer: nothing listens on port 1. It
 	// allows one mutation per caller, to show the limiter fails open.
-	dead := s.startGateway(t, func(c *server.Config) {
+	dead := s.StartGateway(t, func(c *server.Config) {
 		c.RedisURL = "redis://127.0.0.1:1/0"
 		c.RateLimit = 1
 		c.RateWindow = time.Hour
@@ -121,7 +122,7 @@ func TestBoardFallsBackToPostgres(t *testing.T) {
 		t.Errorf("/healthz with Redis down: %d, want 200: the process itself is fine", code)
 	}
 
-	board = dead.board(t, tok, "EMEA")
+	board = readBoard(t, dead, tok, "EMEA")
 	if len(board) != 12 {
 		t.Errorf("board without Redis lists %d EMEA sites, want 12", len(board))
 	}
@@ -134,12 +135,12 @@ func TestBoardFallsBackToPostgres(t *testing.T) {
 
 	// Changes still go through: Postgres is the record, and the outbox
 	// holds each change until a relay can deliver it.
-	first := s.setStatus(t, dead, emeaManager, "PAR-OFC", "ELEVATED", "OPEN", "strike over")
-	second := s.setStatus(t, dead, emeaManager, "PAR-OFC", "NORMAL", "OPEN", "back to normal")
+	first := s.SetStatus(t, dead, stacktest.EMEAManager, "PAR-OFC", "ELEVATED", "OPEN", "strike over")
+	second := s.SetStatus(t, dead, stacktest.EMEAManager, "PAR-OFC", "NORMAL", "OPEN", "back to normal")
 	if first.Site.Status.Version != 3 || second.Site.Status.Version != 4 {
 		t.Fatalf("changes through the Redis-less gateway: versions %d and %d, want 3 and 4", first.Site.Status.Version, second.Site.Status.Version)
 	}
-	if got := dead.board(t, tok, "EMEA")["PAR-OFC"]; got.Level != "NORMAL" || got.Version != 4 {
+	if got := readBoard(t, dead, tok, "EMEA")["PAR-OFC"]; got.Level != "NORMAL" || got.Version != 4 {
 		t.Errorf("board without Redis after the change: PAR-OFC = %+v", got)
 	}
 	var outboxed int
@@ -151,8 +152,8 @@ func TestBoardFallsBackToPostgres(t *testing.T) {
 		t.Errorf("outbox rows for the two changes: %d, want 2", outboxed)
 	}
 	// The worker, whose Redis answers, delivers them: nothing was lost.
-	s.waitLiveVersion(t, "PAR-OFC", 4)
-	if got := s.GW.board(t, tok, "EMEA")["PAR-OFC"]; got.Level != "NORMAL" || got.Version != 4 || got.Note != "back to normal" {
+	waitLiveVersion(t, s, "PAR-OFC", 4)
+	if got := readBoard(t, s.GW, tok, "EMEA")["PAR-OFC"]; got.Level != "NORMAL" || got.Version != 4 || got.Note != "back to normal" {
 		t.Errorf("board with Redis once relayed: PAR-OFC = %+v", got)
 	}
 }

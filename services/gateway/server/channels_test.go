@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/gateway/stacktest"
 	"meridian.dev/platform/notify"
 	"meridian.dev/platform/notify/sink"
 )
@@ -32,7 +33,7 @@ type timelineStep struct {
 	Recipient, Channel *string
 }
 
-func (s *stack) timeline(t testing.TB, id string) (string, []timelineStep) {
+func timelineOf(t testing.TB, s *stacktest.Stack, id string) (string, []timelineStep) {
 	t.Helper()
 	var out struct {
 		Escalation struct {
@@ -40,7 +41,7 @@ func (s *stack) timeline(t testing.TB, id string) (string, []timelineStep) {
 			Timeline []timelineStep
 		}
 	}
-	s.GW.query(t, s.token(t, "au-aude"), timelineQuery, map[string]any{"id": id}).decode(t, &out)
+	s.GW.Query(t, s.Token(t, "au-aude"), timelineQuery, map[string]any{"id": id}).Decode(t, &out)
 	return out.Escalation.Status, out.Escalation.Timeline
 }
 
@@ -49,14 +50,14 @@ func (s *stack) timeline(t testing.TB, id string) (string, []timelineStep) {
 // with the field named and change nothing.
 func TestContactMethodsAreValidatedAndOwned(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
-	aiko := s.token(t, "rm-apac-aiko")
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
+	aiko := s.Token(t, "rm-apac-aiko")
 
 	var set struct {
 		SetContactMethods struct{ ContactMethods contactsView }
 	}
-	s.GW.query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{
-		"slackWebhookUrl": "https://hooks.slack.example/services/T0/B0/secret", "webhookUrl": "https://pager.example/aiko"}}).decode(t, &set)
+	s.GW.Query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{
+		"slackWebhookUrl": "https://hooks.slack.example/services/T0/B0/secret", "webhookUrl": "https://pager.example/aiko"}}).Decode(t, &set)
 	want := contactsView{Subject: "rm-apac-aiko", Email: "aiko@meridian.example", WebhookURL: "https://pager.example/aiko", SlackWebhookConfigured: true}
 	if got := set.SetContactMethods.ContactMethods; got != want {
 		t.Fatalf("setContactMethods answered %+v, want %+v", got, want)
@@ -64,24 +65,24 @@ func TestContactMethodsAreValidatedAndOwned(t *testing.T) {
 	var me struct {
 		Me struct{ ContactMethods *contactsView }
 	}
-	s.GW.query(t, aiko, `query { me { contactMethods { subject email webhookUrl slackWebhookConfigured } } }`, nil).decode(t, &me)
+	s.GW.Query(t, aiko, `query { me { contactMethods { subject email webhookUrl slackWebhookConfigured } } }`, nil).Decode(t, &me)
 	if me.Me.ContactMethods == nil || *me.Me.ContactMethods != want {
 		t.Fatalf("me.contactMethods = %+v, want %+v", me.Me.ContactMethods, want)
 	}
-	if strings.Contains(string(s.GW.query(t, aiko, `query { me { contactMethods { slackWebhookConfigured } } }`, nil).Body), "secret") {
+	if strings.Contains(string(s.GW.Query(t, aiko, `query { me { contactMethods { slackWebhookConfigured } } }`, nil).Body), "secret") {
 		t.Fatal("the Slack webhook URL, a credential, is visible")
 	}
 
 	for field, value := range map[string]string{"webhookUrl": "ftp://pager.example/x", "slackWebhookUrl": "not a url", "email": "aiko at example"} {
-		s.GW.query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{field: value}}).refusedField(t, field)
+		s.GW.Query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{field: value}}).RefusedField(t, field)
 	}
 	// A regional manager may not change how someone else is paged.
-	s.GW.query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{"subject": "rm-emea-emil", "email": "x@example.com"}}).
-		refused(t, "FORBIDDEN")
-	s.GW.query(t, s.token(t, "ad-adam"), setContactsMutation, map[string]any{"input": map[string]any{"subject": "nobody", "email": "x@example.com"}}).
-		refused(t, "NOT_FOUND")
-	s.GW.query(t, s.token(t, "ad-adam"), `query { me { contactMethods { subject } } }`, nil).decode(t, &me)
-	s.GW.query(t, aiko, `query { me { contactMethods { subject email webhookUrl slackWebhookConfigured } } }`, nil).decode(t, &me)
+	s.GW.Query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{"subject": "rm-emea-emil", "email": "x@example.com"}}).
+		Refused(t, "FORBIDDEN")
+	s.GW.Query(t, s.Token(t, "ad-adam"), setContactsMutation, map[string]any{"input": map[string]any{"subject": "nobody", "email": "x@example.com"}}).
+		Refused(t, "NOT_FOUND")
+	s.GW.Query(t, s.Token(t, "ad-adam"), `query { me { contactMethods { subject } } }`, nil).Decode(t, &me)
+	s.GW.Query(t, aiko, `query { me { contactMethods { subject email webhookUrl slackWebhookConfigured } } }`, nil).Decode(t, &me)
 	if *me.Me.ContactMethods != want {
 		t.Fatalf("refused changes changed the contacts: %+v", *me.Me.ContactMethods)
 	}
@@ -90,7 +91,7 @@ func TestContactMethodsAreValidatedAndOwned(t *testing.T) {
 		t.Fatalf("Emil's email is %q (%v) after a refused change", emil.Email, err)
 	}
 	// An admin may; an empty string clears a field.
-	s.GW.query(t, s.token(t, "ad-adam"), setContactsMutation, map[string]any{"input": map[string]any{"subject": "rm-apac-aiko", "slackWebhookUrl": ""}}).decode(t, &set)
+	s.GW.Query(t, s.Token(t, "ad-adam"), setContactsMutation, map[string]any{"input": map[string]any{"subject": "rm-apac-aiko", "slackWebhookUrl": ""}}).Decode(t, &set)
 	if set.SetContactMethods.ContactMethods.SlackWebhookConfigured || set.SetContactMethods.ContactMethods.WebhookURL != want.WebhookURL {
 		t.Fatalf("admin's change answered %+v", set.SetContactMethods.ContactMethods)
 	}
@@ -106,10 +107,10 @@ func TestContactMethodsAreValidatedAndOwned(t *testing.T) {
 // may acknowledge at once.
 func TestEachPersonIsPagedOnEveryChannelOfTheTier(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{})
-	aiko := s.token(t, "rm-apac-aiko")
-	s.GW.query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{
-		"webhookUrl": s.Channels.URL() + "/pages/aiko", "slackWebhookUrl": s.Channels.URL() + "/slack/aiko"}}).decode(t, new(any))
+	s := stacktest.New(t, stacktest.Options{})
+	aiko := s.Token(t, "rm-apac-aiko")
+	s.GW.Query(t, aiko, setContactsMutation, map[string]any{"input": map[string]any{
+		"webhookUrl": s.Sink.URL() + "/pages/aiko", "slackWebhookUrl": s.Sink.URL() + "/slack/aiko"}}).Decode(t, new(any))
 	input := map[string]any{"region": "APAC", "severity": "SEV1", "name": "APAC major incident",
 		"tiers": []map[string]any{
 			{"name": "duty manager", "waitMinutes": 10, "channels": []string{"WEBHOOK", "EMAIL", "SLACK"},
@@ -121,15 +122,15 @@ func TestEachPersonIsPagedOnEveryChannelOfTheTier(t *testing.T) {
 			Policy struct{ Tiers []struct{ Channels []string } }
 		}
 	}
-	s.GW.query(t, s.token(t, "gl-ada"), `mutation($input: SetEscalationPolicyInput!) {
-		setEscalationPolicy(input: $input) { policy { tiers { channels } } } }`, map[string]any{"input": input}).decode(t, &saved)
+	s.GW.Query(t, s.Token(t, "gl-ada"), `mutation($input: SetEscalationPolicyInput!) {
+		setEscalationPolicy(input: $input) { policy { tiers { channels } } } }`, map[string]any{"input": input}).Decode(t, &saved)
 	if tiers := saved.SetEscalationPolicy.Policy.Tiers; len(tiers) != 2 || !slices.Equal(tiers[0].Channels, []string{"WEBHOOK", "EMAIL", "SLACK"}) ||
 		!slices.Equal(tiers[1].Channels, []string{"WEBHOOK"}) {
 		t.Fatalf("saved tiers' channels = %+v", tiers)
 	}
 	input["tiers"].([]map[string]any)[0]["channels"] = []string{"PIGEON"}
-	s.GW.query(t, s.token(t, "gl-ada"), `mutation($input: SetEscalationPolicyInput!) {
-		setEscalationPolicy(input: $input) { policy { version } } }`, map[string]any{"input": input}).refused(t, "BAD_USER_INPUT")
+	s.GW.Query(t, s.Token(t, "gl-ada"), `mutation($input: SetEscalationPolicyInput!) {
+		setEscalationPolicy(input: $input) { policy { version } } }`, map[string]any{"input": input}).Refused(t, "BAD_USER_INPUT")
 
 	// Slack is down for the first two attempts.
 	var slackAttempts int
@@ -141,33 +142,35 @@ func TestEachPersonIsPagedOnEveryChannelOfTheTier(t *testing.T) {
 		}
 		return 0
 	}
-	s.channelsFail.Store(&fail)
+	s.FailPages(fail)
 
-	opened := s.setStatus(t, s.GW, "rm-apac-aiko", "SYD-OFC", "CRITICAL", "OPEN", "cyclone warning")
+	opened := s.SetStatus(t, s.GW, "rm-apac-aiko", "SYD-OFC", "CRITICAL", "OPEN", "cyclone warning")
 	id := opened.Escalation.ID
-	deadline := time.Now().Add(waitLimit)
+	deadline := time.Now().Add(stacktest.WaitLimit)
 
 	// Every channel is delivered: the webhook and email at once, Slack on
 	// its third attempt.
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), stacktest.WaitLimit)
 	defer cancel()
 	escID := idOf(t, id)
 	keyOf := func(ch string) string { return fmt.Sprintf("%s:tier1:round1:rm-apac-aiko:%s", escID, ch) }
-	err := s.Channels.WaitFor(ctx, func(rs []sink.Received) bool {
+	// Aiko's own channels, that is: the organisation's webhook pages land in
+	// the same sink, and are checked at the end.
+	err := s.Sink.WaitFor(ctx, func(rs []sink.Received) bool {
 		n := 0
 		for _, r := range rs {
-			if r.EscalationID == escID {
+			if r.EscalationID == escID && !stacktest.OrganisationPage(r) {
 				n++
 			}
 		}
 		return n >= 3
 	})
 	if err != nil {
-		t.Fatalf("waiting for three pages: %v (got %+v)", err, s.Channels.Received())
+		t.Fatalf("waiting for three pages: %v (got %+v)", err, s.Sink.Received())
 	}
 	got := map[string]sink.Received{}
-	for _, r := range s.Channels.Received() {
-		if r.EscalationID == escID {
+	for _, r := range s.Sink.Received() {
+		if r.EscalationID == escID && !stacktest.OrganisationPage(r) {
 			got[r.Channel] = r
 		}
 	}
@@ -185,7 +188,7 @@ func TestEachPersonIsPagedOnEveryChannelOfTheTier(t *testing.T) {
 	// delivery.
 	var steps []timelineStep
 	for time.Now().Before(deadline) {
-		_, steps = s.timeline(t, id)
+		_, steps = timelineOf(t, s, id)
 		if countSteps(steps, "DELIVERED") == 3 {
 			break
 		}
@@ -225,10 +228,10 @@ func TestEachPersonIsPagedOnEveryChannelOfTheTier(t *testing.T) {
 	}
 
 	// Aiko, paged, acknowledges; nobody else was paged meanwhile.
-	if acked := s.decide(t, "rm-apac-aiko", "acknowledgeEscalation", id, "on it"); acked.Status != "ACKNOWLEDGED" {
+	if acked := decide(t, s, "rm-apac-aiko", "acknowledgeEscalation", id, "on it"); acked.Status != "ACKNOWLEDGED" {
 		t.Fatalf("acknowledgement = %+v", acked)
 	}
-	for _, p := range s.Pages.all() {
+	for _, p := range s.Pages() {
 		if p.Page.EscalationID == escID {
 			t.Errorf("the organisation's webhook was paged although Aiko has her own: %+v", p.Page)
 		}

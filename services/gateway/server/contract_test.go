@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"meridian.dev/gateway/stacktest"
 	"meridian.dev/platform/auth"
 )
 
@@ -41,16 +42,16 @@ const decisionMutations = `
 mutation Ack($id: ID!) { acknowledgeEscalation(input: {escalationId: $id, note: "on it"}) { escalation { id status acknowledgedBy } } }
 mutation Resolve($id: ID!) { resolveEscalation(input: {escalationId: $id, note: "all clear"}) { escalation { id status } } }`
 
-func (g *gateway) operation(t testing.TB, token, document, operation string, vars map[string]any) result {
+func postOperation(t testing.TB, g *stacktest.Gateway, token, document, operation string, vars map[string]any) stacktest.Result {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": document, "operationName": operation, "variables": vars})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g.post(t, token, "application/json", body)
+	return g.Post(t, token, "application/json", body)
 }
 
-func (g *gateway) postWithAuthorization(t testing.TB, authorization string, body []byte) result {
+func postWithAuthorization(t testing.TB, g *stacktest.Gateway, authorization string, body []byte) stacktest.Result {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, g.URL, strings.NewReader(string(body)))
 	if err != nil {
@@ -58,7 +59,7 @@ func (g *gateway) postWithAuthorization(t testing.TB, authorization string, body
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", authorization)
-	return g.send(t, req)
+	return g.Send(t, req)
 }
 
 // TestHTTPContract drives the GraphQL endpoint over real HTTP and checks the
@@ -68,35 +69,35 @@ func (g *gateway) postWithAuthorization(t testing.TB, authorization string, body
 // row counts.
 func TestHTTPContract(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 	g := s.GW
 
 	// An open escalation for the AMER headquarters, for the decision checks.
-	opened := s.setStatus(t, g, globalLead, "NYC-HQ", "CRITICAL", "LOCKDOWN", "contract test incident")
+	opened := s.SetStatus(t, g, stacktest.GlobalLead, "NYC-HQ", "CRITICAL", "LOCKDOWN", "contract test incident")
 	if opened.Escalation == nil || opened.Escalation.Status != "OPEN" || opened.Escalation.Region.Code != "AMER" {
 		t.Fatalf("CRITICAL/LOCKDOWN opened no AMER escalation: %+v", opened.Escalation)
 	}
 	escalationID := opened.Escalation.ID
 
 	t.Run("me without a token is UNAUTHENTICATED", func(t *testing.T) {
-		r := g.query(t, "", `{ me { subject } }`, nil)
+		r := g.Query(t, "", `{ me { subject } }`, nil)
 		if r.Status != http.StatusOK {
 			t.Errorf("HTTP %d, want 200 with a GraphQL error", r.Status)
 		}
-		r.refused(t, "UNAUTHENTICATED")
+		r.Refused(t, "UNAUTHENTICATED")
 		if string(r.Data) != "null" {
 			t.Errorf("data = %s, want null", r.Data)
 		}
 	})
 
 	t.Run("a mutation without a token is UNAUTHENTICATED and writes nothing", func(t *testing.T) {
-		s.unchanged(t, func() {
-			g.query(t, "", updateStatusMutation, statusInput(s.site(t, "LON-HQ").ID, "HIGH", "OPEN", "", 1)).refused(t, "UNAUTHENTICATED")
+		s.Unchanged(t, func() {
+			g.Query(t, "", stacktest.UpdateStatusMutation, stacktest.StatusInput(s.Site(t, "LON-HQ").ID, "HIGH", "OPEN", "", 1)).Refused(t, "UNAUTHENTICATED")
 		})
 	})
 
 	t.Run("a bad bearer token is HTTP 401", func(t *testing.T) {
-		id := auth.Identity{Subject: emeaManager, Name: "Emil", Roles: []string{auth.RoleRegionalManager}, Regions: []string{"EMEA"}}
+		id := auth.Identity{Subject: stacktest.EMEAManager, Name: "Emil", Roles: []string{auth.RoleRegionalManager}, Regions: []string{"EMEA"}}
 		mint := func(cfg auth.Config, id auth.Identity, ttl time.Duration) string {
 			tok, err := auth.Mint(cfg, id, ttl)
 			if err != nil {
@@ -119,19 +120,19 @@ func TestHTTPContract(t *testing.T) {
 			"not bearer":     "Basic " + base64.StdEncoding.EncodeToString([]byte("emil:secret")),
 			"empty bearer":   "Bearer ",
 		}
-		body, _ := json.Marshal(map[string]any{"query": updateStatusMutation,
-			"variables": statusInput(s.site(t, "LON-HQ").ID, "HIGH", "OPEN", "", 1)})
+		body, _ := json.Marshal(map[string]any{"query": stacktest.UpdateStatusMutation,
+			"variables": stacktest.StatusInput(s.Site(t, "LON-HQ").ID, "HIGH", "OPEN", "", 1)})
 		for name, header := range cases {
 			t.Run(name, func(t *testing.T) {
-				s.unchanged(t, func() {
-					r := g.postWithAuthorization(t, header, body)
+				s.Unchanged(t, func() {
+					r := postWithAuthorization(t, g, header, body)
 					if r.Status != http.StatusUnauthorized {
 						t.Errorf("HTTP %d, want 401", r.Status)
 					}
 					if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 						t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
 					}
-					e := r.refused(t, "UNAUTHENTICATED")
+					e := r.Refused(t, "UNAUTHENTICATED")
 					// The message never says what was wrong with the token.
 					for _, leak := range []string{"expired", "signature", "audience", "sub", "malformed"} {
 						if strings.Contains(strings.ToLower(e.Message), leak) {
@@ -147,17 +148,17 @@ func TestHTTPContract(t *testing.T) {
 		pad := func(n int) []byte {
 			return []byte(`{"query":"{ me { subject } }","variables":{"pad":"` + strings.Repeat("x", n) + `"}}`)
 		}
-		r := g.post(t, s.token(t, globalLead), "application/json", pad(1<<20))
+		r := g.Post(t, s.Token(t, stacktest.GlobalLead), "application/json", pad(1<<20))
 		if r.Status != http.StatusRequestEntityTooLarge {
 			t.Fatalf("HTTP %d, want 413: %.200s", r.Status, r.Body)
 		}
-		if e := r.refused(t, "BAD_USER_INPUT"); !strings.Contains(e.Message, "1 MiB") {
+		if e := r.Refused(t, "BAD_USER_INPUT"); !strings.Contains(e.Message, "1 MiB") {
 			t.Errorf("message %q does not give the limit", e.Message)
 		}
 		// Just under the limit is served.
 		var out struct{ Me struct{ Subject string } }
-		g.post(t, s.token(t, globalLead), "application/json", pad(1<<20-200)).decode(t, &out)
-		if out.Me.Subject != globalLead {
+		g.Post(t, s.Token(t, stacktest.GlobalLead), "application/json", pad(1<<20-200)).Decode(t, &out)
+		if out.Me.Subject != stacktest.GlobalLead {
 			t.Errorf("me.subject = %q", out.Me.Subject)
 		}
 	})
@@ -170,11 +171,11 @@ func TestHTTPContract(t *testing.T) {
 			"no query":    `{"variables": {}}`,
 		} {
 			t.Run(name, func(t *testing.T) {
-				r := g.post(t, s.token(t, globalLead), "application/json", []byte(body))
+				r := g.Post(t, s.Token(t, stacktest.GlobalLead), "application/json", []byte(body))
 				if r.Status != http.StatusBadRequest {
 					t.Errorf("HTTP %d, want 400", r.Status)
 				}
-				r.refused(t, "BAD_USER_INPUT")
+				r.Refused(t, "BAD_USER_INPUT")
 			})
 		}
 	})
@@ -193,20 +194,20 @@ func TestHTTPContract(t *testing.T) {
 		if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" {
 			t.Errorf("GET without text/html: HTTP %d, Allow %q", code, hdr.Get("Allow"))
 		}
-		var env struct{ Errors []gqlError }
-		if err := json.Unmarshal([]byte(body), &env); err != nil || len(env.Errors) != 1 || env.Errors[0].code() != "BAD_USER_INPUT" {
+		var env struct{ Errors []stacktest.GQLError }
+		if err := json.Unmarshal([]byte(body), &env); err != nil || len(env.Errors) != 1 || env.Errors[0].Code() != "BAD_USER_INPUT" {
 			t.Errorf("GET without text/html: body %s", body)
 		}
 		req, _ := http.NewRequest(http.MethodPut, g.URL, strings.NewReader(`{"query":"{ me { subject } }"}`))
-		if r := g.send(t, req); r.Status != http.StatusMethodNotAllowed {
+		if r := g.Send(t, req); r.Status != http.StatusMethodNotAllowed {
 			t.Errorf("PUT: HTTP %d, want 405", r.Status)
 		}
 	})
 
 	t.Run("a query deeper than the limit is refused", func(t *testing.T) {
 		q := "{ me " + strings.Repeat("{ a ", 13) + strings.Repeat("} ", 13) + "}"
-		r := g.query(t, s.token(t, globalLead), q, nil)
-		e := r.refused(t, "BAD_USER_INPUT")
+		r := g.Query(t, s.Token(t, stacktest.GlobalLead), q, nil)
+		e := r.Refused(t, "BAD_USER_INPUT")
 		if !strings.Contains(e.Message, "exceeds max depth 12") {
 			t.Errorf("message %q does not say the depth limit", e.Message)
 		}
@@ -215,7 +216,7 @@ func TestHTTPContract(t *testing.T) {
 		}
 		// The deepest query the schema allows is well within the limit.
 		var out struct{ Escalations struct{ Edges []any } }
-		g.query(t, s.token(t, globalLead), `{ escalations { edges { node { site { statusHistory { edges { node { version } } } } } } } }`, nil).decode(t, &out)
+		g.Query(t, s.Token(t, stacktest.GlobalLead), `{ escalations { edges { node { site { statusHistory { edges { node { version } } } } } } } }`, nil).Decode(t, &out)
 		if len(out.Escalations.Edges) != 1 {
 			t.Errorf("want the one escalation, got %d", len(out.Escalations.Edges))
 		}
@@ -223,38 +224,38 @@ func TestHTTPContract(t *testing.T) {
 
 	t.Run("a query longer than the limit is refused", func(t *testing.T) {
 		q := "{ me { subject } } #" + strings.Repeat("x", 20_000)
-		e := g.query(t, s.token(t, globalLead), q, nil).refused(t, "BAD_USER_INPUT")
+		e := g.Query(t, s.Token(t, stacktest.GlobalLead), q, nil).Refused(t, "BAD_USER_INPUT")
 		if !strings.Contains(e.Message, "maximum allowed query length of 20000") {
 			t.Errorf("message %q does not say the length limit", e.Message)
 		}
 	})
 
 	t.Run("a syntax error or an unknown field is BAD_USER_INPUT", func(t *testing.T) {
-		g.query(t, s.token(t, globalLead), `{ me { subject }`, nil).refused(t, "BAD_USER_INPUT")
-		e := g.query(t, s.token(t, globalLead), `{ me { password } }`, nil).refused(t, "BAD_USER_INPUT")
+		g.Query(t, s.Token(t, stacktest.GlobalLead), `{ me { subject }`, nil).Refused(t, "BAD_USER_INPUT")
+		e := g.Query(t, s.Token(t, stacktest.GlobalLead), `{ me { password } }`, nil).Refused(t, "BAD_USER_INPUT")
 		if !strings.Contains(e.Message, "password") {
 			t.Errorf("message %q does not name the unknown field", e.Message)
 		}
 	})
 
 	t.Run("an unknown site is NOT_FOUND", func(t *testing.T) {
-		r := g.query(t, s.token(t, globalLead), `query($id: ID!) { site(id: $id) { code } }`, map[string]any{"id": siteGlobalID(uuid.New())})
-		r.refused(t, "NOT_FOUND")
+		r := g.Query(t, s.Token(t, stacktest.GlobalLead), `query($id: ID!) { site(id: $id) { code } }`, map[string]any{"id": siteGlobalID(uuid.New())})
+		r.Refused(t, "NOT_FOUND")
 		if !strings.Contains(string(r.Data), `"site":null`) {
 			t.Errorf("data = %s", r.Data)
 		}
-		s.unchanged(t, func() {
-			g.query(t, s.token(t, globalLead), updateStatusMutation, statusInput(siteGlobalID(uuid.New()), "HIGH", "OPEN", "", 1)).refused(t, "NOT_FOUND")
+		s.Unchanged(t, func() {
+			g.Query(t, s.Token(t, stacktest.GlobalLead), stacktest.UpdateStatusMutation, stacktest.StatusInput(siteGlobalID(uuid.New()), "HIGH", "OPEN", "", 1)).Refused(t, "NOT_FOUND")
 		})
 	})
 
 	t.Run("a malformed id is BAD_USER_INPUT naming the field", func(t *testing.T) {
 		for _, id := range []string{"not-an-id", escalationID} {
-			g.query(t, s.token(t, globalLead), `query($id: ID!) { site(id: $id) { code } }`, map[string]any{"id": id}).refusedField(t, "id")
+			g.Query(t, s.Token(t, stacktest.GlobalLead), `query($id: ID!) { site(id: $id) { code } }`, map[string]any{"id": id}).RefusedField(t, "id")
 		}
-		s.unchanged(t, func() {
-			g.query(t, s.token(t, globalLead), updateStatusMutation, statusInput("not-an-id", "HIGH", "OPEN", "", 1)).refusedField(t, "siteId")
-			g.operation(t, s.token(t, globalLead), decisionMutations, "Ack", map[string]any{"id": s.site(t, "LON-HQ").ID}).refusedField(t, "escalationId")
+		s.Unchanged(t, func() {
+			g.Query(t, s.Token(t, stacktest.GlobalLead), stacktest.UpdateStatusMutation, stacktest.StatusInput("not-an-id", "HIGH", "OPEN", "", 1)).RefusedField(t, "siteId")
+			postOperation(t, g, s.Token(t, stacktest.GlobalLead), decisionMutations, "Ack", map[string]any{"id": s.Site(t, "LON-HQ").ID}).RefusedField(t, "escalationId")
 		})
 	})
 
@@ -273,8 +274,8 @@ func TestHTTPContract(t *testing.T) {
 			{"name", func(in map[string]any) { in["name"] = "  " }},
 		}
 		for _, c := range cases {
-			s.unchanged(t, func() {
-				g.query(t, s.token(t, globalLead), createSiteMutation, newSiteInput("LYS-OFC", c.edit)).refusedField(t, c.field)
+			s.Unchanged(t, func() {
+				g.Query(t, s.Token(t, stacktest.GlobalLead), createSiteMutation, newSiteInput("LYS-OFC", c.edit)).RefusedField(t, c.field)
 			})
 		}
 	})
@@ -297,11 +298,11 @@ func TestHTTPContract(t *testing.T) {
 				}
 			}
 		}
-		before := s.counts(t)
-		g.query(t, s.token(t, emeaManager), createSiteMutation, newSiteInput("lys-ofc", func(in map[string]any) {
+		before := s.Counts(t)
+		g.Query(t, s.Token(t, stacktest.EMEAManager), createSiteMutation, newSiteInput("lys-ofc", func(in map[string]any) {
 			in["countryCode"] = "fr"
 			in["clientMutationId"] = "create-lys"
-		})).decode(t, &out)
+		})).Decode(t, &out)
 		c := out.CreateSite
 		if c.Site.Code != "LYS-OFC" || c.Site.Region.Code != "EMEA" || c.Site.CountryCode != "FR" || c.Site.Timezone != "Europe/Paris" ||
 			c.Site.Location.Latitude != 45.764 || c.Site.Status.Level != "NORMAL" || c.Site.Status.Posture != "OPEN" || c.Site.Status.Version != 1 {
@@ -310,76 +311,76 @@ func TestHTTPContract(t *testing.T) {
 		if c.ClientMutationID == nil || *c.ClientMutationID != "create-lys" {
 			t.Errorf("clientMutationId not echoed: %v", c.ClientMutationID)
 		}
-		after := s.counts(t)
+		after := s.Counts(t)
 		for _, tbl := range []string{"sites", "site_status_history", "audit_log"} {
 			if after[tbl] != before[tbl]+1 {
 				t.Errorf("createSite: %s went from %d to %d rows, want one more", tbl, before[tbl], after[tbl])
 			}
 		}
-		s.Sites["LYS-OFC"] = siteRef{ID: c.Site.ID, Code: "LYS-OFC", Region: "EMEA"}
+		s.Sites["LYS-OFC"] = stacktest.SiteRef{ID: c.Site.ID, Code: "LYS-OFC", Region: "EMEA"}
 
-		s.unchanged(t, func() {
-			g.query(t, s.token(t, emeaManager), createSiteMutation, newSiteInput("LYS-OFC", nil)).refused(t, "CONFLICT")
-			g.query(t, s.token(t, emeaManager), createSiteMutation, newSiteInput("BOS-OFC", func(in map[string]any) {
+		s.Unchanged(t, func() {
+			g.Query(t, s.Token(t, stacktest.EMEAManager), createSiteMutation, newSiteInput("LYS-OFC", nil)).Refused(t, "CONFLICT")
+			g.Query(t, s.Token(t, stacktest.EMEAManager), createSiteMutation, newSiteInput("BOS-OFC", func(in map[string]any) {
 				in["region"], in["countryCode"], in["timezone"] = "AMER", "US", "America/New_York"
-			})).refused(t, "FORBIDDEN")
+			})).Refused(t, "FORBIDDEN")
 		})
 	})
 
 	t.Run("a note over 2000 characters is refused", func(t *testing.T) {
-		lon := s.site(t, "LON-HQ")
-		s.unchanged(t, func() {
-			g.query(t, s.token(t, emeaManager), updateStatusMutation,
-				statusInput(lon.ID, "ELEVATED", "OPEN", strings.Repeat("a", 2001), s.version(t, "LON-HQ"))).refusedField(t, "note")
+		lon := s.Site(t, "LON-HQ")
+		s.Unchanged(t, func() {
+			g.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation,
+				stacktest.StatusInput(lon.ID, "ELEVATED", "OPEN", strings.Repeat("a", 2001), s.Version(t, "LON-HQ"))).RefusedField(t, "note")
 		})
 		// The limit counts characters, not bytes.
 		note := strings.Repeat("é", 2000)
-		p := s.setStatus(t, g, emeaManager, "LON-HQ", "ELEVATED", "OPEN", note)
+		p := s.SetStatus(t, g, stacktest.EMEAManager, "LON-HQ", "ELEVATED", "OPEN", note)
 		if p.Site.Status.Note != note {
 			t.Errorf("a 2000-character note came back as %d characters", len([]rune(p.Site.Status.Note)))
 		}
 	})
 
 	t.Run("a stale expectedVersion is CONFLICT", func(t *testing.T) {
-		par := s.site(t, "PAR-OFC")
-		s.setStatus(t, g, emeaManager, "PAR-OFC", "ELEVATED", "OPEN", "first")
-		current := s.version(t, "PAR-OFC")
-		s.unchanged(t, func() {
-			e := g.query(t, s.token(t, emeaManager), updateStatusMutation, statusInput(par.ID, "HIGH", "OPEN", "second", current-1)).refused(t, "CONFLICT")
+		par := s.Site(t, "PAR-OFC")
+		s.SetStatus(t, g, stacktest.EMEAManager, "PAR-OFC", "ELEVATED", "OPEN", "first")
+		current := s.Version(t, "PAR-OFC")
+		s.Unchanged(t, func() {
+			e := g.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation, stacktest.StatusInput(par.ID, "HIGH", "OPEN", "second", current-1)).Refused(t, "CONFLICT")
 			if !strings.Contains(e.Message, fmt.Sprintf("current version %d", current)) {
 				t.Errorf("message %q does not give the current version", e.Message)
 			}
-			g.query(t, s.token(t, emeaManager), updateStatusMutation, statusInput(par.ID, "HIGH", "OPEN", "", 0)).refusedField(t, "expectedVersion")
+			g.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation, stacktest.StatusInput(par.ID, "HIGH", "OPEN", "", 0)).RefusedField(t, "expectedVersion")
 		})
 	})
 
 	t.Run("a regional manager cannot change another region", func(t *testing.T) {
-		s.unchanged(t, func() {
-			g.query(t, s.token(t, emeaManager), updateStatusMutation,
-				statusInput(s.site(t, "CHI-OFC").ID, "HIGH", "OPEN", "", s.version(t, "CHI-OFC"))).refused(t, "FORBIDDEN")
+		s.Unchanged(t, func() {
+			g.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation,
+				stacktest.StatusInput(s.Site(t, "CHI-OFC").ID, "HIGH", "OPEN", "", s.Version(t, "CHI-OFC"))).Refused(t, "FORBIDDEN")
 			for _, op := range []string{"Ack", "Resolve"} {
-				g.operation(t, s.token(t, emeaManager), decisionMutations, op, map[string]any{"id": escalationID}).refused(t, "FORBIDDEN")
+				postOperation(t, g, s.Token(t, stacktest.EMEAManager), decisionMutations, op, map[string]any{"id": escalationID}).Refused(t, "FORBIDDEN")
 			}
 		})
 	})
 
 	t.Run("read-only roles read but change nothing", func(t *testing.T) {
-		for _, subject := range []string{travelTeam, auditor, protectionAgent} {
+		for _, subject := range []string{stacktest.TravelTeam, stacktest.Auditor, stacktest.ProtectionAgent} {
 			t.Run(subject, func(t *testing.T) {
-				tok := s.token(t, subject)
+				tok := s.Token(t, subject)
 				var board struct{ Sites struct{ Edges []any } }
-				g.query(t, tok, `{ sites(region: "EMEA") { edges { node { code status { level } } } } }`, nil).decode(t, &board)
+				g.Query(t, tok, `{ sites(region: "EMEA") { edges { node { code status { level } } } } }`, nil).Decode(t, &board)
 				if len(board.Sites.Edges) == 0 {
 					t.Errorf("%s cannot read the board", subject)
 				}
-				s.unchanged(t, func() {
-					g.query(t, tok, updateStatusMutation,
-						statusInput(s.site(t, "FRA-DC").ID, "HIGH", "OPEN", "", s.version(t, "FRA-DC"))).refused(t, "FORBIDDEN")
-					g.query(t, tok, createSiteMutation, newSiteInput("GVA-OFC", func(in map[string]any) {
+				s.Unchanged(t, func() {
+					g.Query(t, tok, stacktest.UpdateStatusMutation,
+						stacktest.StatusInput(s.Site(t, "FRA-DC").ID, "HIGH", "OPEN", "", s.Version(t, "FRA-DC"))).Refused(t, "FORBIDDEN")
+					g.Query(t, tok, createSiteMutation, newSiteInput("GVA-OFC", func(in map[string]any) {
 						in["countryCode"], in["timezone"] = "CH", "Europe/Zurich"
-					})).refused(t, "FORBIDDEN")
+					})).Refused(t, "FORBIDDEN")
 					for _, op := range []string{"Ack", "Resolve"} {
-						g.operation(t, tok, decisionMutations, op, map[string]any{"id": escalationID}).refused(t, "FORBIDDEN")
+						postOperation(t, g, tok, decisionMutations, op, map[string]any{"id": escalationID}).Refused(t, "FORBIDDEN")
 					}
 				})
 			})
@@ -387,14 +388,14 @@ func TestHTTPContract(t *testing.T) {
 	})
 
 	t.Run("a retried clientMutationId answers the same and changes once", func(t *testing.T) {
-		mad := s.site(t, "MAD-OFC")
-		v := s.version(t, "MAD-OFC")
-		vars := statusInput(mad.ID, "HIGH", "RESTRICTED", "march on the avenue", v)
+		mad := s.Site(t, "MAD-OFC")
+		v := s.Version(t, "MAD-OFC")
+		vars := stacktest.StatusInput(mad.ID, "HIGH", "RESTRICTED", "march on the avenue", v)
 		vars["input"].(map[string]any)["clientMutationId"] = "retry-mad-1"
-		var first, second struct{ UpdateSiteStatus updatePayload }
-		g.query(t, s.token(t, emeaManager), updateStatusMutation, vars).decode(t, &first)
-		s.unchanged(t, func() {
-			g.query(t, s.token(t, emeaManager), updateStatusMutation, vars).decode(t, &second)
+		var first, second struct{ UpdateSiteStatus stacktest.UpdatePayload }
+		g.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation, vars).Decode(t, &first)
+		s.Unchanged(t, func() {
+			g.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation, vars).Decode(t, &second)
 		})
 		if first.UpdateSiteStatus.Site.Status.Version != v+1 {
 			t.Errorf("first answer: version %d, want %d", first.UpdateSiteStatus.Site.Status.Version, v+1)
@@ -405,22 +406,22 @@ func TestHTTPContract(t *testing.T) {
 		if id := second.UpdateSiteStatus.ClientMutationID; id == nil || *id != "retry-mad-1" {
 			t.Errorf("clientMutationId not echoed on the retry: %v", id)
 		}
-		if got := s.version(t, "MAD-OFC"); got != v+1 {
+		if got := s.Version(t, "MAD-OFC"); got != v+1 {
 			t.Errorf("version is %d after a retried change from %d", got, v)
 		}
 		// The same ID from another caller is another mutation.
-		var other struct{ UpdateSiteStatus updatePayload }
-		vars = statusInput(mad.ID, "ELEVATED", "OPEN", "calmer", v+1)
+		var other struct{ UpdateSiteStatus stacktest.UpdatePayload }
+		vars = stacktest.StatusInput(mad.ID, "ELEVATED", "OPEN", "calmer", v+1)
 		vars["input"].(map[string]any)["clientMutationId"] = "retry-mad-1"
-		g.query(t, s.token(t, globalLead), updateStatusMutation, vars).decode(t, &other)
+		g.Query(t, s.Token(t, stacktest.GlobalLead), stacktest.UpdateStatusMutation, vars).Decode(t, &other)
 		if other.UpdateSiteStatus.Site.Status.Version != v+2 {
 			t.Errorf("another caller's mutation with the same ID: version %d, want %d", other.UpdateSiteStatus.Site.Status.Version, v+2)
 		}
 	})
 
 	t.Run("sites filters by region and level", func(t *testing.T) {
-		s.setStatus(t, g, emeaManager, "AMS-OFC", "HIGH", "RESTRICTED", "")
-		s.setStatus(t, g, apacManager, "JKT-OFC", "HIGH", "OPEN", "")
+		s.SetStatus(t, g, stacktest.EMEAManager, "AMS-OFC", "HIGH", "RESTRICTED", "")
+		s.SetStatus(t, g, stacktest.APACManager, "JKT-OFC", "HIGH", "OPEN", "")
 		type board struct {
 			Sites struct {
 				Edges []struct {
@@ -450,9 +451,9 @@ func TestHTTPContract(t *testing.T) {
 		}
 		for _, f := range []struct{ region, level string }{{"EMEA", ""}, {"", "HIGH"}, {"EMEA", "HIGH"}, {"APAC", "CRITICAL"}, {"AMER", "CRITICAL"}} {
 			var out board
-			g.query(t, s.token(t, auditor), `query($region: String, $level: StatusLevel) {
+			g.Query(t, s.Token(t, stacktest.Auditor), `query($region: String, $level: StatusLevel) {
 				sites(region: $region, level: $level, first: 500) { edges { node { code region { code } status { level } } } } }`,
-				map[string]any{"region": nilIfEmpty(f.region), "level": nilIfEmpty(f.level)}).decode(t, &out)
+				map[string]any{"region": nilIfEmpty(f.region), "level": nilIfEmpty(f.level)}).Decode(t, &out)
 			var codes []string
 			for _, e := range out.Sites.Edges {
 				codes = append(codes, e.Node.Code)
@@ -467,7 +468,7 @@ func TestHTTPContract(t *testing.T) {
 		if got := fromDB("", "HIGH"); !slices.Contains(got, "AMS-OFC") || !slices.Contains(got, "JKT-OFC") {
 			t.Errorf("sites set HIGH are not HIGH in Postgres: %v", got)
 		}
-		g.query(t, s.token(t, auditor), `{ sites(region: "MARS") { edges { cursor } } }`, nil).refusedField(t, "region")
+		g.Query(t, s.Token(t, stacktest.Auditor), `{ sites(region: "MARS") { edges { cursor } } }`, nil).RefusedField(t, "region")
 	})
 
 	t.Run("sites paginates with first and after", func(t *testing.T) {
@@ -490,8 +491,8 @@ func TestHTTPContract(t *testing.T) {
 				t.Fatalf("pagination does not end: %v", codes)
 			}
 			var p page
-			g.query(t, s.token(t, travelTeam), `query($after: String) { sites(first: 5, after: $after) { edges { cursor node { code } } pageInfo { hasNextPage endCursor } } }`,
-				map[string]any{"after": after}).decode(t, &p)
+			g.Query(t, s.Token(t, stacktest.TravelTeam), `query($after: String) { sites(first: 5, after: $after) { edges { cursor node { code } } pageInfo { hasNextPage endCursor } } }`,
+				map[string]any{"after": after}).Decode(t, &p)
 			edges := p.Sites.Edges
 			if len(edges) == 0 || len(edges) > 5 {
 				t.Fatalf("page %d has %d edges", pages, len(edges))
@@ -523,22 +524,22 @@ func TestHTTPContract(t *testing.T) {
 		if !slices.IsSorted(codes) || len(slices.Compact(slices.Clone(codes))) != len(codes) {
 			t.Errorf("pages are not in code order without repeats: %v", codes)
 		}
-		g.query(t, s.token(t, travelTeam), `{ sites(first: -1) { edges { cursor } } }`, nil).refusedField(t, "first")
-		g.query(t, s.token(t, travelTeam), `{ sites(first: 501) { edges { cursor } } }`, nil).refusedField(t, "first")
-		g.query(t, s.token(t, travelTeam), `{ sites(after: "bogus") { edges { cursor } } }`, nil).refusedField(t, "after")
+		g.Query(t, s.Token(t, stacktest.TravelTeam), `{ sites(first: -1) { edges { cursor } } }`, nil).RefusedField(t, "first")
+		g.Query(t, s.Token(t, stacktest.TravelTeam), `{ sites(first: 501) { edges { cursor } } }`, nil).RefusedField(t, "first")
+		g.Query(t, s.Token(t, stacktest.TravelTeam), `{ sites(after: "bogus") { edges { cursor } } }`, nil).RefusedField(t, "after")
 	})
 
 	t.Run("statusHistory lists newest first, by pages", func(t *testing.T) {
-		s.setStatus(t, g, emeaManager, "WAW-OFC", "ELEVATED", "OPEN", "one")
-		s.setStatus(t, g, emeaManager, "WAW-OFC", "HIGH", "RESTRICTED", "two")
-		s.setStatus(t, g, emeaManager, "WAW-OFC", "NORMAL", "OPEN", "three")
+		s.SetStatus(t, g, stacktest.EMEAManager, "WAW-OFC", "ELEVATED", "OPEN", "one")
+		s.SetStatus(t, g, stacktest.EMEAManager, "WAW-OFC", "HIGH", "RESTRICTED", "two")
+		s.SetStatus(t, g, stacktest.EMEAManager, "WAW-OFC", "NORMAL", "OPEN", "three")
 		type history struct {
 			Site struct {
 				Code          string
 				StatusHistory struct {
 					Edges []struct {
 						Cursor string
-						Node   statusView
+						Node   stacktest.StatusView
 					}
 					PageInfo struct {
 						HasNextPage bool
@@ -550,15 +551,15 @@ func TestHTTPContract(t *testing.T) {
 		const q = `query($id: ID!, $first: Int, $after: String) { site(id: $id) { code statusHistory(first: $first, after: $after) {
 			edges { cursor node { level posture note version updatedBy updatedAt } } pageInfo { hasNextPage endCursor } } } }`
 		var p1, p2 history
-		g.query(t, s.token(t, auditor), q, map[string]any{"id": s.site(t, "WAW-OFC").ID, "first": 2}).decode(t, &p1)
+		g.Query(t, s.Token(t, stacktest.Auditor), q, map[string]any{"id": s.Site(t, "WAW-OFC").ID, "first": 2}).Decode(t, &p1)
 		h := p1.Site.StatusHistory
 		if len(h.Edges) != 2 || !h.PageInfo.HasNextPage || h.Edges[0].Node.Version != 4 || h.Edges[1].Node.Version != 3 {
 			t.Fatalf("first page: %+v", h)
 		}
-		if n := h.Edges[0].Node; n.Note != "three" || n.Level != "NORMAL" || n.UpdatedBy != emeaManager || n.UpdatedAt == "" {
+		if n := h.Edges[0].Node; n.Note != "three" || n.Level != "NORMAL" || n.UpdatedBy != stacktest.EMEAManager || n.UpdatedAt == "" {
 			t.Errorf("newest entry = %+v", n)
 		}
-		g.query(t, s.token(t, auditor), q, map[string]any{"id": s.site(t, "WAW-OFC").ID, "first": 10, "after": *h.PageInfo.EndCursor}).decode(t, &p2)
+		g.Query(t, s.Token(t, stacktest.Auditor), q, map[string]any{"id": s.Site(t, "WAW-OFC").ID, "first": 10, "after": *h.PageInfo.EndCursor}).Decode(t, &p2)
 		h2 := p2.Site.StatusHistory
 		if len(h2.Edges) != 2 || h2.PageInfo.HasNextPage || h2.Edges[0].Node.Version != 2 || h2.Edges[1].Node.Version != 1 {
 			t.Fatalf("second page: %+v", h2)
@@ -580,9 +581,9 @@ func TestHTTPContract(t *testing.T) {
 				Region   struct{ Code string }
 			}
 		}
-		tok := s.token(t, protectionAgent)
-		g.query(t, tok, q, map[string]any{"id": s.site(t, "SIN-HQ").ID}).decode(t, &site)
-		if site.Node == nil || site.Node.Typename != "Site" || site.Node.Code != "SIN-HQ" || site.Node.Region.Code != "APAC" || site.Node.ID != s.site(t, "SIN-HQ").ID {
+		tok := s.Token(t, stacktest.ProtectionAgent)
+		g.Query(t, tok, q, map[string]any{"id": s.Site(t, "SIN-HQ").ID}).Decode(t, &site)
+		if site.Node == nil || site.Node.Typename != "Site" || site.Node.Code != "SIN-HQ" || site.Node.Region.Code != "APAC" || site.Node.ID != s.Site(t, "SIN-HQ").ID {
 			t.Errorf("node(site) = %+v", site.Node)
 		}
 		var esc struct {
@@ -595,19 +596,19 @@ func TestHTTPContract(t *testing.T) {
 				Timeline []struct{ Kind, Actor string }
 			}
 		}
-		g.query(t, tok, q, map[string]any{"id": escalationID}).decode(t, &esc)
+		g.Query(t, tok, q, map[string]any{"id": escalationID}).Decode(t, &esc)
 		if esc.Node == nil || esc.Node.Typename != "Escalation" || esc.Node.ID != escalationID || esc.Node.Status != "OPEN" ||
 			esc.Node.Site.Code != "NYC-HQ" || esc.Node.Region.Code != "AMER" {
 			t.Errorf("node(escalation) = %+v", esc.Node)
-		} else if len(esc.Node.Timeline) == 0 || esc.Node.Timeline[0].Kind != "OPENED" || esc.Node.Timeline[0].Actor != globalLead {
+		} else if len(esc.Node.Timeline) == 0 || esc.Node.Timeline[0].Kind != "OPENED" || esc.Node.Timeline[0].Actor != stacktest.GlobalLead {
 			t.Errorf("escalation timeline = %+v", esc.Node.Timeline)
 		}
 		var missing struct{ Node *struct{ ID string } }
-		g.query(t, tok, q, map[string]any{"id": siteGlobalID(uuid.New())}).decode(t, &missing)
+		g.Query(t, tok, q, map[string]any{"id": siteGlobalID(uuid.New())}).Decode(t, &missing)
 		if missing.Node != nil {
 			t.Errorf("node(unknown site) = %+v, want null", missing.Node)
 		}
-		g.query(t, tok, q, map[string]any{"id": "bogus"}).refusedField(t, "id")
+		g.Query(t, tok, q, map[string]any{"id": "bogus"}).RefusedField(t, "id")
 	})
 
 	t.Run("escalations filters by region and status", func(t *testing.T) {
@@ -627,12 +628,12 @@ func TestHTTPContract(t *testing.T) {
 		const q = `query($region: String, $status: EscalationStatus) { escalations(region: $region, status: $status) {
 			edges { cursor node { id status site { code } } } pageInfo { hasNextPage } } }`
 		var amer, emea, resolved list
-		g.query(t, s.token(t, auditor), q, map[string]any{"region": "AMER", "status": "OPEN"}).decode(t, &amer)
+		g.Query(t, s.Token(t, stacktest.Auditor), q, map[string]any{"region": "AMER", "status": "OPEN"}).Decode(t, &amer)
 		if e := amer.Escalations.Edges; len(e) != 1 || e[0].Node.ID != escalationID || e[0].Node.Site.Code != "NYC-HQ" || amer.Escalations.PageInfo.HasNextPage {
 			t.Errorf("AMER open escalations = %+v", amer.Escalations)
 		}
-		g.query(t, s.token(t, auditor), q, map[string]any{"region": "EMEA"}).decode(t, &emea)
-		g.query(t, s.token(t, auditor), q, map[string]any{"status": "RESOLVED"}).decode(t, &resolved)
+		g.Query(t, s.Token(t, stacktest.Auditor), q, map[string]any{"region": "EMEA"}).Decode(t, &emea)
+		g.Query(t, s.Token(t, stacktest.Auditor), q, map[string]any{"status": "RESOLVED"}).Decode(t, &resolved)
 		if len(emea.Escalations.Edges) != 0 || len(resolved.Escalations.Edges) != 0 {
 			t.Errorf("EMEA: %+v; RESOLVED: %+v", emea.Escalations, resolved.Escalations)
 		}
@@ -642,7 +643,7 @@ func TestHTTPContract(t *testing.T) {
 		var out struct {
 			Regions []struct{ Code, Name, Timezone string }
 		}
-		g.query(t, s.token(t, auditor), `{ regions { code name timezone } }`, nil).decode(t, &out)
+		g.Query(t, s.Token(t, stacktest.Auditor), `{ regions { code name timezone } }`, nil).Decode(t, &out)
 		want := []struct{ Code, Name, Timezone string }{
 			{"AMER", "Americas", "America/New_York"},
 			{"APAC", "Asia-Pacific", "Asia/Singapore"},
@@ -661,14 +662,14 @@ func TestHTTPContract(t *testing.T) {
 			}
 		}
 		var emil, theo viewer
-		g.query(t, s.token(t, emeaManager), `{ me { subject name roles regions } }`, nil).decode(t, &emil)
-		if m := emil.Me; m.Subject != emeaManager || !strings.Contains(m.Name, "Emil") ||
+		g.Query(t, s.Token(t, stacktest.EMEAManager), `{ me { subject name roles regions } }`, nil).Decode(t, &emil)
+		if m := emil.Me; m.Subject != stacktest.EMEAManager || !strings.Contains(m.Name, "Emil") ||
 			!slices.Equal(m.Roles, []string{"regional_manager"}) || !slices.Equal(m.Regions, []string{"EMEA"}) {
 			t.Errorf("me (EMEA manager) = %+v", m)
 		}
-		r := g.query(t, s.token(t, travelTeam), `{ me { subject roles regions } }`, nil)
-		r.decode(t, &theo)
-		if theo.Me.Subject != travelTeam || !slices.Equal(theo.Me.Roles, []string{"travel_team"}) || theo.Me.Regions == nil {
+		r := g.Query(t, s.Token(t, stacktest.TravelTeam), `{ me { subject roles regions } }`, nil)
+		r.Decode(t, &theo)
+		if theo.Me.Subject != stacktest.TravelTeam || !slices.Equal(theo.Me.Roles, []string{"travel_team"}) || theo.Me.Regions == nil {
 			t.Errorf("me (travel team, no regions) = %+v: %s", theo.Me, r.Data)
 		}
 	})
@@ -686,26 +687,26 @@ func nilIfEmpty(s string) any {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	// An hour's window: the four mutations cannot straddle two windows.
-	s := newStack(t, stackOptions{NoWorker: true, RateLimit: 3, RateWindow: time.Hour})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true, RateLimit: 3, RateWindow: time.Hour})
 	levels := []string{"ELEVATED", "HIGH", "ELEVATED"}
 	for i, level := range levels {
-		if p := s.setStatus(t, s.GW, emeaManager, "STO-OFC", level, "OPEN", fmt.Sprint("change ", i+1)); p.Site.Status.Version != i+2 {
+		if p := s.SetStatus(t, s.GW, stacktest.EMEAManager, "STO-OFC", level, "OPEN", fmt.Sprint("change ", i+1)); p.Site.Status.Version != i+2 {
 			t.Fatalf("change %d: version %d", i+1, p.Site.Status.Version)
 		}
 	}
-	s.unchanged(t, func() {
-		e := s.GW.query(t, s.token(t, emeaManager), updateStatusMutation,
-			statusInput(s.site(t, "STO-OFC").ID, "HIGH", "OPEN", "change 4", s.version(t, "STO-OFC"))).refused(t, "RATE_LIMITED")
+	s.Unchanged(t, func() {
+		e := s.GW.Query(t, s.Token(t, stacktest.EMEAManager), stacktest.UpdateStatusMutation,
+			stacktest.StatusInput(s.Site(t, "STO-OFC").ID, "HIGH", "OPEN", "change 4", s.Version(t, "STO-OFC"))).Refused(t, "RATE_LIMITED")
 		if !strings.Contains(e.Message, "limit 3") {
 			t.Errorf("message %q does not give the limit", e.Message)
 		}
 		// The limit counts every mutation of the caller, not one field.
-		s.GW.query(t, s.token(t, emeaManager), createSiteMutation, newSiteInput("LYS-OFC", nil)).refused(t, "RATE_LIMITED")
+		s.GW.Query(t, s.Token(t, stacktest.EMEAManager), createSiteMutation, newSiteInput("LYS-OFC", nil)).Refused(t, "RATE_LIMITED")
 	})
 	// Reading is not limited, and the limit is per caller.
 	var me struct{ Me struct{ Subject string } }
-	s.GW.query(t, s.token(t, emeaManager), `{ me { subject } }`, nil).decode(t, &me)
-	if p := s.setStatus(t, s.GW, globalLead, "STO-OFC", "NORMAL", "OPEN", "another caller"); p.Site.Status.Version != 5 {
+	s.GW.Query(t, s.Token(t, stacktest.EMEAManager), `{ me { subject } }`, nil).Decode(t, &me)
+	if p := s.SetStatus(t, s.GW, stacktest.GlobalLead, "STO-OFC", "NORMAL", "OPEN", "another caller"); p.Site.Status.Version != 5 {
 		t.Errorf("another caller's change: version %d, want 5", p.Site.Status.Version)
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"meridian.dev/gateway/stacktest"
 	"meridian.dev/platform/notify"
+	"meridian.dev/platform/notify/sink"
 )
 
 const decisionMutation = `mutation($id: ID!, $note: String, $cmid: String) {
@@ -23,14 +26,14 @@ const decisionMutation = `mutation($id: ID!, $note: String, $cmid: String) {
   }
 }`
 
-func (s *stack) decide(t testing.TB, subject, mutation, escalationID, note string) escalationView {
+func decide(t testing.TB, s *stacktest.Stack, subject, mutation, escalationID, note string) stacktest.EscalationView {
 	t.Helper()
 	var out map[string]struct {
 		ClientMutationID *string
-		Escalation       escalationView
+		Escalation       stacktest.EscalationView
 	}
-	s.GW.query(t, s.token(t, subject), strings.Replace(decisionMutation, "%s", mutation, 1),
-		map[string]any{"id": escalationID, "note": note, "cmid": mutation + "-1"}).decode(t, &out)
+	s.GW.Query(t, s.Token(t, subject), strings.Replace(decisionMutation, "%s", mutation, 1),
+		map[string]any{"id": escalationID, "note": note, "cmid": mutation + "-1"}).Decode(t, &out)
 	p := out[mutation]
 	if p.ClientMutationID == nil || *p.ClientMutationID != mutation+"-1" {
 		t.Errorf("%s: clientMutationId not echoed", mutation)
@@ -40,26 +43,26 @@ func (s *stack) decide(t testing.TB, subject, mutation, escalationID, note strin
 
 type timelineEntry struct{ Kind, Actor, Note string }
 
-func (s *stack) escalation(t testing.TB, id string) (escalationView, []timelineEntry) {
+func escalationOf(t testing.TB, s *stacktest.Stack, id string) (stacktest.EscalationView, []timelineEntry) {
 	t.Helper()
 	var out struct {
 		Escalation struct {
-			escalationView
+			stacktest.EscalationView
 			Timeline []timelineEntry
 		}
 	}
-	s.GW.query(t, s.token(t, globalLead), `query($id: ID!) { escalation(id: $id) {
+	s.GW.Query(t, s.Token(t, stacktest.GlobalLead), `query($id: ID!) { escalation(id: $id) {
 		id status tier acknowledgedBy site { code } region { code } timeline { kind actor note } } }`,
-		map[string]any{"id": id}).decode(t, &out)
-	return out.Escalation.escalationView, out.Escalation.Timeline
+		map[string]any{"id": id}).Decode(t, &out)
+	return out.Escalation.EscalationView, out.Escalation.Timeline
 }
 
 // nextEscalationEvent returns the next event of escalation id whose state
 // match accepts, skipping the steps in between.
-func (s *stack) nextEscalationEvent(t testing.TB, sub *wsSub, id, what string, match func(escalationView) bool) escalationEvent {
+func nextEscalationEvent(t testing.TB, sub *stacktest.Subscription, id, what string, match func(stacktest.EscalationView) bool) stacktest.EscalationEvent {
 	t.Helper()
 	for {
-		ev := sub.escalationEvent(t)
+		ev := sub.NextEscalationEvent(t)
 		if ev.Escalation.ID != id {
 			t.Fatalf("escalationUpdated(EMEA): an event of another escalation: %+v", ev.Escalation)
 		}
@@ -82,21 +85,21 @@ func (s *stack) nextEscalationEvent(t testing.TB, sub *wsSub, id, what string, m
 // resolution closes it.
 func TestEndToEndEscalation(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{})
+	s := stacktest.New(t, stacktest.Options{})
 
-	emea := dialWS(t, s.GW, s.token(t, emeaManager))
-	board, c0 := s.primedSubscription(t, emea, "board", "EMEA", "AMS-OFC", emeaManager)
+	emea := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.EMEAManager))
+	board, c0 := s.PrimedSubscription(t, emea, "board", "EMEA", "AMS-OFC", stacktest.EMEAManager)
 	// Made with `after`, these miss nothing from c0 on, whenever the
 	// gateway gets to them.
-	escalations := emea.subscribe(t, "escalations", escalationSubscription, map[string]any{"region": "EMEA", "after": c0})
-	amer := dialWS(t, s.GW, s.token(t, amerManager))
-	amerBoard := amer.subscribe(t, "amer-board", statusSubscription, map[string]any{"region": "AMER", "after": c0})
+	escalations := emea.Subscribe(t, "escalations", stacktest.EscalationSubscription, map[string]any{"region": "EMEA", "after": c0})
+	amer := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.AMERManager))
+	amerBoard := amer.Subscribe(t, "amer-board", stacktest.StatusSubscription, map[string]any{"region": "AMER", "after": c0})
 	// The global lead's screen follows EMEA too, on its own connection.
-	lead := dialWS(t, s.GW, s.token(t, globalLead))
-	leadBoard := lead.subscribe(t, "lead-board", statusSubscription, map[string]any{"region": "EMEA", "after": c0})
+	lead := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.GlobalLead))
+	leadBoard := lead.Subscribe(t, "lead-board", stacktest.StatusSubscription, map[string]any{"region": "EMEA", "after": c0})
 
 	// The lockdown.
-	p := s.setStatus(t, s.GW, emeaManager, "LON-HQ", "CRITICAL", "LOCKDOWN", "armed intruder reported in the lobby")
+	p := s.SetStatus(t, s.GW, stacktest.EMEAManager, "LON-HQ", "CRITICAL", "LOCKDOWN", "armed intruder reported in the lobby")
 	if p.Escalation == nil {
 		t.Fatalf("CRITICAL/LOCKDOWN opened no escalation")
 	}
@@ -104,21 +107,21 @@ func TestEndToEndEscalation(t *testing.T) {
 	if esc.Status != "OPEN" || esc.Site.Code != "LON-HQ" || esc.Region.Code != "EMEA" || esc.Tier != 0 || esc.AcknowledgedBy != nil {
 		t.Errorf("escalation in the payload = %+v", esc)
 	}
-	if p.Site.Status.Version != 2 || p.Site.Status.UpdatedBy != emeaManager {
+	if p.Site.Status.Version != 2 || p.Site.Status.UpdatedBy != stacktest.EMEAManager {
 		t.Errorf("site in the payload = %+v", p.Site)
 	}
 
 	// Every EMEA screen sees the change with what it was before.
-	for name, sub := range map[string]*wsSub{"board": board, "lead-board": leadBoard} {
-		ev := sub.statusEventSkipping(t, "AMS-OFC")
-		if ev.Site.Code != "LON-HQ" || ev.Site.Region.Code != "EMEA" || ev.Site.ID != s.site(t, "LON-HQ").ID {
+	for name, sub := range map[string]*stacktest.Subscription{"board": board, "lead-board": leadBoard} {
+		ev := statusEventSkipping(t, sub, "AMS-OFC")
+		if ev.Site.Code != "LON-HQ" || ev.Site.Region.Code != "EMEA" || ev.Site.ID != s.Site(t, "LON-HQ").ID {
 			t.Fatalf("%s: event of %+v, want LON-HQ", name, ev.Site)
 		}
 		if ev.Previous.Level != "NORMAL" || ev.Previous.Posture != "OPEN" || ev.Previous.Version != 1 {
 			t.Errorf("%s: previous = %+v, want NORMAL/OPEN v1", name, ev.Previous)
 		}
 		if ev.Current.Level != "CRITICAL" || ev.Current.Posture != "LOCKDOWN" || ev.Current.Version != 2 ||
-			ev.Current.Note != "armed intruder reported in the lobby" || ev.Current.UpdatedBy != emeaManager {
+			ev.Current.Note != "armed intruder reported in the lobby" || ev.Current.UpdatedBy != stacktest.EMEAManager {
 			t.Errorf("%s: current = %+v", name, ev.Current)
 		}
 		if ev.Site.Status.Level != "CRITICAL" || ev.Site.Status.Version != 2 {
@@ -130,16 +133,15 @@ func TestEndToEndEscalation(t *testing.T) {
 	}
 
 	// The escalation opens and tier 1 — the EMEA managers — is paged.
-	opened := s.nextEscalationEvent(t, escalations, esc.ID, "the first event", func(e escalationView) bool { return true })
+	opened := nextEscalationEvent(t, escalations, esc.ID, "the first event", func(e stacktest.EscalationView) bool { return true })
 	if opened.Escalation.Status != "OPEN" || opened.Escalation.Tier != 0 || opened.Escalation.Site.Code != "LON-HQ" {
 		t.Errorf("first escalation event = %+v, want OPEN at tier 0", opened.Escalation)
 	}
-	page := s.waitPage(t, "tier-1", func(p receivedPage) bool { return p.Page.EscalationID == idOf(t, esc.ID) && p.Page.Tier == 1 })
-	if err := notify.Verify(testPagerSecret, page.Timestamp, page.Signature, page.Body, time.Now(), 5*time.Minute); err != nil {
-		t.Errorf("tier-1 page signature: %v", err)
-	}
-	if err := notify.Verify("another-secret", page.Timestamp, page.Signature, page.Body, time.Now(), 5*time.Minute); err == nil {
-		t.Errorf("the page's signature verifies with any secret")
+	page := s.WaitPage(t, "tier-1", func(p sink.Received) bool { return p.Page.EscalationID == idOf(t, esc.ID) && p.Page.Tier == 1 })
+	// The sink records a webhook only once its signature (and timestamp)
+	// verified against the stack's pager secret; it refused none.
+	if rej := s.Rejections(); len(rej) > 0 {
+		t.Errorf("the sink refused %d pages, the first as: %v", len(rej), rej[0].Err)
 	}
 	pg := page.Page
 	if pg.Site != "LON-HQ" || pg.Region != "EMEA" || pg.Level != "CRITICAL" || pg.Posture != "LOCKDOWN" ||
@@ -150,39 +152,39 @@ func TestEndToEndEscalation(t *testing.T) {
 	for _, r := range pg.Recipients {
 		recipients = append(recipients, r.Subject)
 	}
-	if !slices.Equal(recipients, []string{emeaManager}) {
+	if !slices.Equal(recipients, []string{stacktest.EMEAManager}) {
 		t.Errorf("tier 1 paged %v, want the EMEA manager only", recipients)
 	}
-	if page.IdemKey == "" || page.IdemKey != pg.IdempotencyKey {
-		t.Errorf("Idempotency-Key header %q, body %q", page.IdemKey, pg.IdempotencyKey)
+	if page.IdempotencyKey == "" || page.IdempotencyKey != pg.IdempotencyKey {
+		t.Errorf("Idempotency-Key header %q, body %q", page.IdempotencyKey, pg.IdempotencyKey)
 	}
-	paged := s.nextEscalationEvent(t, escalations, esc.ID, "the tier-1 page", func(e escalationView) bool { return e.Tier >= 1 })
+	paged := nextEscalationEvent(t, escalations, esc.ID, "the tier-1 page", func(e stacktest.EscalationView) bool { return e.Tier >= 1 })
 	if paged.Escalation.Tier != 1 || paged.Escalation.Status != "OPEN" {
 		t.Errorf("escalation after the page = %+v, want OPEN at tier 1", paged.Escalation)
 	}
 
 	// The site is evacuated while the escalation is open: it stays the one
 	// escalation, and later escalation events show the site as it is now.
-	s.setStatus(t, s.GW, emeaManager, "LON-HQ", "CRITICAL", "EVACUATED", "building evacuated")
-	for name, sub := range map[string]*wsSub{"board": board, "lead-board": leadBoard} {
-		if ev := sub.statusEventSkipping(t, "AMS-OFC"); ev.Site.Code != "LON-HQ" || ev.Current.Posture != "EVACUATED" || ev.Previous.Posture != "LOCKDOWN" {
+	s.SetStatus(t, s.GW, stacktest.EMEAManager, "LON-HQ", "CRITICAL", "EVACUATED", "building evacuated")
+	for name, sub := range map[string]*stacktest.Subscription{"board": board, "lead-board": leadBoard} {
+		if ev := statusEventSkipping(t, sub, "AMS-OFC"); ev.Site.Code != "LON-HQ" || ev.Current.Posture != "EVACUATED" || ev.Previous.Posture != "LOCKDOWN" {
 			t.Errorf("%s: evacuation event = %s %+v → %+v", name, ev.Site.Code, ev.Previous, ev.Current)
 		}
 	}
 
 	// The EMEA manager acknowledges: the climb stops.
-	acked := s.decide(t, emeaManager, "acknowledgeEscalation", esc.ID, "on my way")
-	if acked.Status != "ACKNOWLEDGED" || acked.AcknowledgedBy == nil || *acked.AcknowledgedBy != emeaManager {
+	acked := decide(t, s, stacktest.EMEAManager, "acknowledgeEscalation", esc.ID, "on my way")
+	if acked.Status != "ACKNOWLEDGED" || acked.AcknowledgedBy == nil || *acked.AcknowledgedBy != stacktest.EMEAManager {
 		t.Fatalf("acknowledgeEscalation = %+v", acked)
 	}
-	ackEvent := s.nextEscalationEvent(t, escalations, esc.ID, "the acknowledgement", func(e escalationView) bool { return e.Status == "ACKNOWLEDGED" })
-	if ackEvent.Escalation.AcknowledgedBy == nil || *ackEvent.Escalation.AcknowledgedBy != emeaManager {
+	ackEvent := nextEscalationEvent(t, escalations, esc.ID, "the acknowledgement", func(e stacktest.EscalationView) bool { return e.Status == "ACKNOWLEDGED" })
+	if ackEvent.Escalation.AcknowledgedBy == nil || *ackEvent.Escalation.AcknowledgedBy != stacktest.EMEAManager {
 		t.Errorf("acknowledged event = %+v", ackEvent.Escalation)
 	}
 	if st := ackEvent.Escalation.Site.Status; st.Posture != "EVACUATED" || st.Version != 3 {
 		t.Errorf("acknowledged event shows the site as %+v, want its current status EVACUATED v3", st)
 	}
-	_, timeline := s.escalation(t, esc.ID)
+	_, timeline := escalationOf(t, s, esc.ID)
 	var kinds []string
 	for _, e := range timeline {
 		kinds = append(kinds, e.Kind)
@@ -193,24 +195,34 @@ func TestEndToEndEscalation(t *testing.T) {
 	if i := slices.Index(kinds, "TIMED_OUT"); i >= 0 && i < slices.Index(kinds, "ACKNOWLEDGED") {
 		t.Fatalf("tier 1 timed out before the acknowledgement (timeline %v): the machine took more than the 2s tier wait to acknowledge", kinds)
 	}
-	if ack := timeline[slices.Index(kinds, "ACKNOWLEDGED")]; ack.Actor != emeaManager || ack.Note != "on my way" {
+	if ack := timeline[slices.Index(kinds, "ACKNOWLEDGED")]; ack.Actor != stacktest.EMEAManager || ack.Note != "on my way" {
 		t.Errorf("ACKNOWLEDGED entry = %+v", ack)
+	}
+
+	// The page's signature depends on the secret: the same page signed with
+	// another is refused. (Checked only now, so that nothing stands between
+	// the page and the acknowledgement.)
+	if code := postSignedPage(t, s.Sink.URL()+"/pages", "another-secret", pg); code != http.StatusUnauthorized {
+		t.Errorf("the sink answered HTTP %d to a page signed with another secret, want 401", code)
+	}
+	if rej := s.Rejections(); len(rej) != 1 || !strings.Contains(rej[0].Err.Error(), "signature") {
+		t.Errorf("the sink's refusals: %+v, want the one badly signed page", rej)
 	}
 
 	// Tier 2 (the global leads) would be paged 2s after tier 1: give it 3s.
 	time.Sleep(3 * time.Second)
-	for _, p := range s.Pages.all() {
+	for _, p := range s.Pages() {
 		if p.Page.EscalationID == idOf(t, esc.ID) && p.Page.Tier != 1 {
 			t.Errorf("tier %d paged after the acknowledgement: %+v", p.Page.Tier, p.Page)
 		}
 	}
 
-	resolved := s.decide(t, emeaManager, "resolveEscalation", esc.ID, "intruder detained")
+	resolved := decide(t, s, stacktest.EMEAManager, "resolveEscalation", esc.ID, "intruder detained")
 	if resolved.Status != "RESOLVED" {
 		t.Errorf("resolveEscalation = %+v", resolved)
 	}
-	s.nextEscalationEvent(t, escalations, esc.ID, "the resolution", func(e escalationView) bool { return e.Status == "RESOLVED" })
-	final, timeline := s.escalation(t, esc.ID)
+	nextEscalationEvent(t, escalations, esc.ID, "the resolution", func(e stacktest.EscalationView) bool { return e.Status == "RESOLVED" })
+	final, timeline := escalationOf(t, s, esc.ID)
 	if final.Status != "RESOLVED" || final.Tier != 1 || timeline[len(timeline)-1].Kind != "RESOLVED" {
 		t.Errorf("resolved escalation = %+v, timeline %+v", final, timeline)
 	}
@@ -218,14 +230,51 @@ func TestEndToEndEscalation(t *testing.T) {
 	// Region filters: the AMER screen never saw the EMEA lockdown; its first
 	// event is the AMER change made after it. And the EMEA screen does not
 	// see that AMER change.
-	s.setStatus(t, s.GW, amerManager, "CHI-OFC", "ELEVATED", "OPEN", "storm warning")
-	if ev := amerBoard.statusEvent(t); ev.Site.Code != "CHI-OFC" || ev.Site.Region.Code != "AMER" {
+	s.SetStatus(t, s.GW, stacktest.AMERManager, "CHI-OFC", "ELEVATED", "OPEN", "storm warning")
+	if ev := amerBoard.NextStatusEvent(t); ev.Site.Code != "CHI-OFC" || ev.Site.Region.Code != "AMER" {
 		t.Errorf("AMER subscriber received %s (%s) first, want CHI-OFC", ev.Site.Code, ev.Site.Region.Code)
 	}
-	s.setStatus(t, s.GW, emeaManager, "DXB-OFC", "ELEVATED", "OPEN", "sandstorm")
-	if ev := board.statusEventSkipping(t, "AMS-OFC"); ev.Site.Code != "DXB-OFC" {
+	s.SetStatus(t, s.GW, stacktest.EMEAManager, "DXB-OFC", "ELEVATED", "OPEN", "sandstorm")
+	if ev := statusEventSkipping(t, board, "AMS-OFC"); ev.Site.Code != "DXB-OFC" {
 		t.Errorf("EMEA subscriber received %s (%s) after LON-HQ, want DXB-OFC", ev.Site.Code, ev.Site.Region.Code)
 	}
+}
+
+// statusEventSkipping is NextStatusEvent ignoring events of the site skip
+// (a primer's late events).
+func statusEventSkipping(t testing.TB, sub *stacktest.Subscription, skip string) stacktest.StatusEvent {
+	t.Helper()
+	for {
+		ev := sub.NextStatusEvent(t)
+		if ev.Site.Code != skip {
+			return ev
+		}
+	}
+}
+
+// postSignedPage posts page to a webhook as the worker does, but signed with
+// secret, and returns the HTTP status.
+func postSignedPage(t testing.TB, url, secret string, page *notify.Page) int {
+	t.Helper()
+	body, err := json.Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(notify.HeaderIdempotencyKey, page.IdempotencyKey)
+	req.Header.Set(notify.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(notify.HeaderSignature, notify.Sign(secret, ts, body))
+	resp, err := (&http.Client{Timeout: stacktest.RequestTimeout}).Do(req)
+	if err != nil {
+		t.Fatalf("post a page to %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func isSubsequence(want, got []string) bool {
@@ -272,32 +321,32 @@ func cursorAfter(t testing.TB, a, b string) bool {
 // exactly events 2 and 3, then live events, with no repeat.
 func TestSubscriptionResume(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{})
-	c := dialWS(t, s.GW, s.token(t, emeaManager))
-	board, _ := s.primedSubscription(t, c, "board", "EMEA", "AMS-OFC", emeaManager)
+	s := stacktest.New(t, stacktest.Options{})
+	c := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.EMEAManager))
+	board, _ := s.PrimedSubscription(t, c, "board", "EMEA", "AMS-OFC", stacktest.EMEAManager)
 
 	changes := []struct{ level, posture string }{{"ELEVATED", "OPEN"}, {"HIGH", "RESTRICTED"}, {"ELEVATED", "OPEN"}, {"NORMAL", "OPEN"}}
-	var events []statusEvent
+	var events []stacktest.StatusEvent
 	for _, ch := range changes[:3] {
-		s.setStatus(t, s.GW, emeaManager, "MAD-OFC", ch.level, ch.posture, "")
-		ev := board.statusEventSkipping(t, "AMS-OFC")
+		s.SetStatus(t, s.GW, stacktest.EMEAManager, "MAD-OFC", ch.level, ch.posture, "")
+		ev := statusEventSkipping(t, board, "AMS-OFC")
 		if ev.Site.Code != "MAD-OFC" || ev.Current.Level != ch.level {
 			t.Fatalf("live event %d = %s %+v", len(events)+1, ev.Site.Code, ev.Current)
 		}
 		events = append(events, ev)
 	}
 
-	resumed := dialWS(t, s.GW, s.token(t, emeaManager))
-	sub := resumed.subscribe(t, "resumed", statusSubscription, map[string]any{"region": "EMEA", "after": events[0].Cursor})
+	resumed := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.EMEAManager))
+	sub := resumed.Subscribe(t, "resumed", stacktest.StatusSubscription, map[string]any{"region": "EMEA", "after": events[0].Cursor})
 	for i, want := range events[1:] {
-		got := sub.statusEvent(t)
+		got := sub.NextStatusEvent(t)
 		if got.Cursor != want.Cursor || got.Current.Version != want.Current.Version || got.Site.Code != "MAD-OFC" {
 			t.Fatalf("replayed event %d: cursor %s v%d, want cursor %s v%d", i+2, got.Cursor, got.Current.Version, want.Cursor, want.Current.Version)
 		}
 	}
 	// Then live: the next event is the next change, not a repeat.
-	s.setStatus(t, s.GW, emeaManager, "MAD-OFC", changes[3].level, changes[3].posture, "")
-	live := sub.statusEvent(t)
+	s.SetStatus(t, s.GW, stacktest.EMEAManager, "MAD-OFC", changes[3].level, changes[3].posture, "")
+	live := sub.NextStatusEvent(t)
 	if live.Current.Version != events[2].Current.Version+1 || live.Current.Level != "NORMAL" {
 		t.Errorf("after the replay: event v%d %s, want v%d NORMAL", live.Current.Version, live.Current.Level, events[2].Current.Version+1)
 	}
@@ -306,21 +355,21 @@ func TestSubscriptionResume(t *testing.T) {
 	}
 
 	// A cursor that is not one is refused with the field named.
-	bad := resumed.subscribe(t, "bad", statusSubscription, map[string]any{"after": "yesterday"})
-	m := bad.message(t)
-	var errs []gqlError
-	if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil || len(errs) != 1 || errs[0].code() != "BAD_USER_INPUT" || errs[0].Extensions["field"] != "after" {
+	bad := resumed.Subscribe(t, "bad", stacktest.StatusSubscription, map[string]any{"after": "yesterday"})
+	m := bad.Message(t)
+	var errs []stacktest.GQLError
+	if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil || len(errs) != 1 || errs[0].Code() != "BAD_USER_INPUT" || errs[0].Extensions["field"] != "after" {
 		t.Errorf("subscribe with a bogus cursor: %s %s", m.Type, m.Payload)
 	}
 	// The connection survives a refused subscription.
-	resumed.ping(t)
+	resumed.Ping(t)
 }
 
 // closeCode reads until the server closes the connection and returns the
 // close code.
 func closeCode(t *testing.T, conn *websocket.Conn) int {
 	t.Helper()
-	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	_ = conn.SetReadDeadline(time.Now().Add(stacktest.WaitLimit))
 	for {
 		_, msg, err := conn.ReadMessage()
 		if err == nil {
@@ -338,11 +387,11 @@ func closeCode(t *testing.T, conn *websocket.Conn) int {
 // TestWebSocketProtocol checks graphql-transport-ws's rules at the edges.
 func TestWebSocketProtocol(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 
 	t.Run("a bad token in connection_init is closed 4403", func(t *testing.T) {
 		t.Parallel()
-		conn := rawDial(t, s.GW)
+		conn := stacktest.RawDial(t, s.GW)
 		if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer not-a-token"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +402,7 @@ func TestWebSocketProtocol(t *testing.T) {
 
 	t.Run("connection_init without a token is closed 4403", func(t *testing.T) {
 		t.Parallel()
-		conn := rawDial(t, s.GW)
+		conn := stacktest.RawDial(t, s.GW)
 		if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{}}); err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +413,7 @@ func TestWebSocketProtocol(t *testing.T) {
 
 	t.Run("no connection_init is closed 4408 after the init timeout", func(t *testing.T) {
 		t.Parallel()
-		conn := rawDial(t, s.GW)
+		conn := stacktest.RawDial(t, s.GW)
 		if code := closeCode(t, conn); code != 4408 {
 			t.Errorf("close code %d, want 4408", code)
 		}
@@ -372,7 +421,7 @@ func TestWebSocketProtocol(t *testing.T) {
 
 	t.Run("subscribe before connection_init is closed 4401", func(t *testing.T) {
 		t.Parallel()
-		conn := rawDial(t, s.GW)
+		conn := stacktest.RawDial(t, s.GW)
 		if err := conn.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { siteStatusChanged { cursor } }"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -383,13 +432,13 @@ func TestWebSocketProtocol(t *testing.T) {
 
 	t.Run("a second connection_init is closed 4429", func(t *testing.T) {
 		t.Parallel()
-		c := dialWS(t, s.GW, s.token(t, auditor))
-		if err := c.write(wsMessage{Type: "connection_init"}); err != nil {
+		c := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.Auditor))
+		if err := c.Write(stacktest.WSMessage{Type: "connection_init"}); err != nil {
 			t.Fatal(err)
 		}
-		<-c.done
+		<-c.Done()
 		var ce *websocket.CloseError
-		if err := c.err(); !errors.As(err, &ce) || ce.Code != 4429 {
+		if err := c.Err(); !errors.As(err, &ce) || ce.Code != 4429 {
 			t.Errorf("connection ended with %v, want close 4429", err)
 		}
 	})
@@ -406,7 +455,7 @@ func TestWebSocketProtocol(t *testing.T) {
 	t.Run("a token in the upgrade request authenticates", func(t *testing.T) {
 		t.Parallel()
 		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-		conn, _, err := d.Dial(s.GW.WS, http.Header{"Authorization": {"Bearer " + s.token(t, auditor)}})
+		conn, _, err := d.Dial(s.GW.WS, http.Header{"Authorization": {"Bearer " + s.Token(t, stacktest.Auditor)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,8 +463,8 @@ func TestWebSocketProtocol(t *testing.T) {
 		if err := conn.WriteJSON(map[string]any{"type": "connection_init"}); err != nil {
 			t.Fatal(err)
 		}
-		var ack wsMessage
-		_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+		var ack stacktest.WSMessage
+		_ = conn.SetReadDeadline(time.Now().Add(stacktest.WaitLimit))
 		if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
 			t.Fatalf("want connection_ack, got %+v, %v", ack, err)
 		}
@@ -423,11 +472,11 @@ func TestWebSocketProtocol(t *testing.T) {
 		if err := conn.WriteJSON(map[string]any{"id": "q", "type": "subscribe", "payload": map[string]any{"query": "{ me { subject } }"}}); err != nil {
 			t.Fatal(err)
 		}
-		var next wsMessage
-		if err := conn.ReadJSON(&next); err != nil || next.Type != "next" || !strings.Contains(string(next.Payload), `"subject":"`+auditor+`"`) {
+		var next stacktest.WSMessage
+		if err := conn.ReadJSON(&next); err != nil || next.Type != "next" || !strings.Contains(string(next.Payload), `"subject":"`+stacktest.Auditor+`"`) {
 			t.Fatalf("query over WebSocket: %+v, %v", next, err)
 		}
-		var done wsMessage
+		var done stacktest.WSMessage
 		if err := conn.ReadJSON(&done); err != nil || done.Type != "complete" || done.ID != "q" {
 			t.Errorf("want complete for q, got %+v, %v", done, err)
 		}
@@ -435,10 +484,10 @@ func TestWebSocketProtocol(t *testing.T) {
 
 	t.Run("a subscription with a bad region is an error message", func(t *testing.T) {
 		t.Parallel()
-		c := dialWS(t, s.GW, s.token(t, auditor))
-		m := c.subscribe(t, "mars", statusSubscription, map[string]any{"region": "MARS"}).message(t)
-		var errs []gqlError
-		if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil || len(errs) != 1 || errs[0].code() != "BAD_USER_INPUT" || errs[0].Extensions["field"] != "region" {
+		c := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.Auditor))
+		m := c.Subscribe(t, "mars", stacktest.StatusSubscription, map[string]any{"region": "MARS"}).Message(t)
+		var errs []stacktest.GQLError
+		if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil || len(errs) != 1 || errs[0].Code() != "BAD_USER_INPUT" || errs[0].Extensions["field"] != "region" {
 			t.Errorf("got %s %s", m.Type, m.Payload)
 		}
 	})
@@ -451,24 +500,24 @@ func TestWebSocketProtocol(t *testing.T) {
 // is over for the client, which would then never resubscribe.
 func TestShutdownClosesWebSockets(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
-	g := s.startGateway(t, nil)
-	c := dialWS(t, g, s.token(t, auditor))
-	sub := c.subscribe(t, "board", statusSubscription, nil)
-	c.ping(t) // the subscribe has been handled
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
+	g := s.StartGateway(t, nil)
+	c := stacktest.DialWS(t, g, s.Token(t, stacktest.Auditor))
+	sub := c.Subscribe(t, "board", stacktest.StatusSubscription, nil)
+	c.Ping(t) // the subscribe has been handled
 
 	stopped := make(chan struct{})
-	go func() { g.stop(); close(stopped) }()
+	go func() { g.Stop(); close(stopped) }()
 	select {
-	case m := <-sub.ch:
+	case m := <-sub.Incoming():
 		t.Errorf("at shutdown the subscription got %s %s before the close", m.Type, m.Payload)
-	case <-c.done:
-	case <-time.After(waitLimit):
-		t.Fatalf("the connection is still open %s after the shutdown began", waitLimit)
+	case <-c.Done():
+	case <-time.After(stacktest.WaitLimit):
+		t.Fatalf("the connection is still open %s after the shutdown began", stacktest.WaitLimit)
 	}
 	<-stopped
 	var ce *websocket.CloseError
-	if err := c.err(); !errors.As(err, &ce) || ce.Code != websocket.CloseServiceRestart {
+	if err := c.Err(); !errors.As(err, &ce) || ce.Code != websocket.CloseServiceRestart {
 		t.Errorf("connection ended with %v, want close 1012", err)
 	}
 }

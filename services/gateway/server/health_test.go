@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"meridian.dev/gateway/stacktest"
 )
 
 func get(t *testing.T, url string, header map[string]string) (int, http.Header, string) {
@@ -16,7 +18,7 @@ func get(t *testing.T, url string, header map[string]string) (int, http.Header, 
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	client := &http.Client{Timeout: httpClient.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+	client := &http.Client{Timeout: stacktest.RequestTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
 	resp, err := client.Do(req)
@@ -36,7 +38,7 @@ func get(t *testing.T, url string, header map[string]string) (int, http.Header, 
 // one its own start installed. Sequential tests run before parallel ones, so
 // no other stack starts meanwhile.
 func TestHealthAndMetrics(t *testing.T) {
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 
 	if code, _, body := get(t, s.GW.Base+"/healthz", nil); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
 		t.Errorf("/healthz: %d %q", code, body)
@@ -49,8 +51,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 
 	var me struct{ Me struct{ Subject string } }
-	s.GW.query(t, s.token(t, globalLead), `{ me { subject } }`, nil).decode(t, &me)
-	if me.Me.Subject != globalLead {
+	s.GW.Query(t, s.Token(t, stacktest.GlobalLead), `{ me { subject } }`, nil).Decode(t, &me)
+	if me.Me.Subject != stacktest.GlobalLead {
 		t.Fatalf("me.subject = %q", me.Me.Subject)
 	}
 

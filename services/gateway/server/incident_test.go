@@ -8,6 +8,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"meridian.dev/gateway/stacktest"
+	"meridian.dev/platform/notify/sink"
 	"meridian.dev/platform/testenv"
 )
 
@@ -39,13 +41,13 @@ type incidentView struct {
 // the other's state; resolving both ends the parent.
 func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{})
+	s := stacktest.New(t, stacktest.Options{})
 	input := map[string]any{"title": "Cyber attack on regional networks", "severity": "SEV2", "kind": "cyber",
-		"regions": []string{"EMEA"}, "siteIds": []string{s.site(t, "SIN-HQ").ID}}
+		"regions": []string{"EMEA"}, "siteIds": []string{s.Site(t, "SIN-HQ").ID}}
 	var raised struct {
 		RaiseIncident struct{ Incident incidentView }
 	}
-	s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": input}).decode(t, &raised)
+	s.GW.Query(t, s.Token(t, "gl-ada"), raiseMutation, map[string]any{"input": input}).Decode(t, &raised)
 	inc := raised.RaiseIncident.Incident
 	var regions []string
 	for _, e := range inc.Escalations {
@@ -56,7 +58,7 @@ func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
 	}
 
 	for _, want := range []struct{ region, manager string }{{"EMEA", "rm-emea-emil"}, {"APAC", "rm-apac-aiko"}} {
-		page := s.waitPage(t, want.region+" tier-1", func(p receivedPage) bool { return p.Page.Region == want.region && p.Page.Tier == 1 })
+		page := s.WaitPage(t, want.region+" tier-1", func(p sink.Received) bool { return p.Page.Region == want.region && p.Page.Tier == 1 })
 		if got := recipients(page); !slices.Equal(got, []string{want.manager}) || page.Page.SiteName != inc.Title {
 			t.Fatalf("%s tier 1 paged %v about %q, want %s about the incident", want.region, got, page.Page.SiteName, want.manager)
 		}
@@ -74,9 +76,9 @@ func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
 	// sees it, and stays open itself.
 	emea := inc.Escalations[1]
 	waitPaged(t, s, emea.ID, "rm-emea-emil")
-	s.GW.query(t, s.token(t, "rm-emea-emil"), decideMutation, map[string]any{"id": emea.ID, "disposition": "IMPACT"}).decode(t, &struct{}{})
+	s.GW.Query(t, s.Token(t, "rm-emea-emil"), decideMutation, map[string]any{"id": emea.ID, "disposition": "IMPACT"}).Decode(t, &struct{}{})
 	var view struct{ Incident incidentView }
-	s.GW.query(t, s.token(t, "rm-apac-aiko"), incidentQuery, map[string]any{"id": inc.ID}).decode(t, &view)
+	s.GW.Query(t, s.Token(t, "rm-apac-aiko"), incidentQuery, map[string]any{"id": inc.ID}).Decode(t, &view)
 	got := map[string]string{}
 	for _, e := range view.Incident.Escalations {
 		got[e.Region.Code] = e.Status
@@ -89,10 +91,10 @@ func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
 	}
 
 	for _, e := range inc.Escalations {
-		s.GW.query(t, s.token(t, "gl-ada"), resolveMutation, map[string]any{"id": e.ID}).decode(t, &struct{}{})
+		s.GW.Query(t, s.Token(t, "gl-ada"), resolveMutation, map[string]any{"id": e.ID}).Decode(t, &struct{}{})
 	}
 	var node struct{ Node struct{ ID string } }
-	s.GW.query(t, s.token(t, "au-aude"), `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": inc.ID}).decode(t, &node)
+	s.GW.Query(t, s.Token(t, "au-aude"), `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": inc.ID}).Decode(t, &node)
 	if node.Node.ID != inc.ID {
 		t.Fatalf("node(id) of the incident = %+v", node.Node)
 	}
@@ -107,35 +109,35 @@ func TestRaiseIncidentEscalatesInEveryRegion(t *testing.T) {
 
 func TestRaiseIncidentRefusals(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 	good := func() map[string]any {
 		return map[string]any{"title": "Flood", "severity": "SEV1", "kind": "flood", "regions": []string{"EMEA"}}
 	}
-	s.unchanged(t, func() {
+	s.Unchanged(t, func() {
 		bad := good()
 		bad["regions"] = []string{"APAC"}
-		s.GW.query(t, s.token(t, "rm-emea-emil"), raiseMutation, map[string]any{"input": bad}).refused(t, "FORBIDDEN")
-		s.GW.query(t, s.token(t, "tt-theo"), raiseMutation, map[string]any{"input": good()}).refused(t, "FORBIDDEN")
+		s.GW.Query(t, s.Token(t, "rm-emea-emil"), raiseMutation, map[string]any{"input": bad}).Refused(t, "FORBIDDEN")
+		s.GW.Query(t, s.Token(t, "tt-theo"), raiseMutation, map[string]any{"input": good()}).Refused(t, "FORBIDDEN")
 		bad = good()
 		bad["title"] = "  "
-		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "title")
+		s.GW.Query(t, s.Token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).RefusedField(t, "title")
 		bad = good()
 		bad["regions"] = []string{"MARS"}
-		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "regions")
+		s.GW.Query(t, s.Token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).RefusedField(t, "regions")
 		bad = good()
 		bad["regions"] = []string{}
-		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "regions")
+		s.GW.Query(t, s.Token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).RefusedField(t, "regions")
 		bad = good()
 		bad["latitude"] = 48.0
-		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "latitude")
+		s.GW.Query(t, s.Token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).RefusedField(t, "latitude")
 		bad["longitude"] = 300.0
-		s.GW.query(t, s.token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).refusedField(t, "longitude")
+		s.GW.Query(t, s.Token(t, "gl-ada"), raiseMutation, map[string]any{"input": bad}).RefusedField(t, "longitude")
 	})
 	// A regional manager may raise one in their own region.
 	var raised struct {
 		RaiseIncident struct{ Incident incidentView }
 	}
-	s.GW.query(t, s.token(t, "rm-emea-emil"), raiseMutation, map[string]any{"input": good()}).decode(t, &raised)
+	s.GW.Query(t, s.Token(t, "rm-emea-emil"), raiseMutation, map[string]any{"input": good()}).Decode(t, &raised)
 	if n := len(raised.RaiseIncident.Incident.Escalations); n != 1 {
 		t.Fatalf("EMEA-only incident has %d escalations, want 1", n)
 	}

@@ -3,6 +3,8 @@ package server_test
 import (
 	"strings"
 	"testing"
+
+	"meridian.dev/gateway/stacktest"
 )
 
 const addNoteMutation = `mutation($id: ID!, $note: String!, $cmid: String) {
@@ -16,8 +18,8 @@ const addNoteMutation = `mutation($id: ID!, $note: String!, $cmid: String) {
 // unauthorised notes are refused and change nothing.
 func TestNotesOnTheTimeline(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
-	opened := s.setStatus(t, s.GW, "rm-emea-emil", "AMS-OFC", "CRITICAL", "OPEN", "power cut")
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
+	opened := s.SetStatus(t, s.GW, "rm-emea-emil", "AMS-OFC", "CRITICAL", "OPEN", "power cut")
 	id := opened.Escalation.ID
 
 	type payload struct {
@@ -41,7 +43,7 @@ func TestNotesOnTheTimeline(t *testing.T) {
 	vars := map[string]any{"id": id, "note": "  generator started, lifts out  ", "cmid": "note-1"}
 	var p payload
 	for range 2 { // the second is a client retry
-		s.GW.query(t, s.token(t, "rm-emea-emil"), addNoteMutation, vars).decode(t, &p)
+		s.GW.Query(t, s.Token(t, "rm-emea-emil"), addNoteMutation, vars).Decode(t, &p)
 	}
 	if got := notes(p); len(got) != 1 || got[0] != "rm-emea-emil: generator started, lifts out" {
 		t.Fatalf("notes after a retried request = %q, want the one trimmed note", got)
@@ -49,16 +51,16 @@ func TestNotesOnTheTimeline(t *testing.T) {
 	if p.AddEscalationNote.ClientMutationID == nil || *p.AddEscalationNote.ClientMutationID != "note-1" {
 		t.Errorf("clientMutationId = %v", p.AddEscalationNote.ClientMutationID)
 	}
-	s.GW.query(t, s.token(t, "gl-ada"), addNoteMutation, map[string]any{"id": id, "note": "APAC desk informed"}).decode(t, &p)
+	s.GW.Query(t, s.Token(t, "gl-ada"), addNoteMutation, map[string]any{"id": id, "note": "APAC desk informed"}).Decode(t, &p)
 	if got := notes(p); len(got) != 2 || got[1] != "gl-ada: APAC desk informed" {
 		t.Fatalf("notes = %q", got)
 	}
 
-	s.unchanged(t, func() {
-		s.GW.query(t, s.token(t, "rm-emea-emil"), addNoteMutation, map[string]any{"id": id, "note": "   "}).refusedField(t, "note")
-		s.GW.query(t, s.token(t, "rm-emea-emil"), addNoteMutation, map[string]any{"id": id, "note": strings.Repeat("x", 2001)}).refusedField(t, "note")
-		s.GW.query(t, s.token(t, "tt-theo"), addNoteMutation, map[string]any{"id": id, "note": "hello"}).refused(t, "FORBIDDEN")
-		s.GW.query(t, s.token(t, "rm-apac-aiko"), addNoteMutation, map[string]any{"id": id, "note": "hello"}).refused(t, "FORBIDDEN")
-		s.GW.query(t, "", addNoteMutation, map[string]any{"id": id, "note": "hello"}).refused(t, "UNAUTHENTICATED")
+	s.Unchanged(t, func() {
+		s.GW.Query(t, s.Token(t, "rm-emea-emil"), addNoteMutation, map[string]any{"id": id, "note": "   "}).RefusedField(t, "note")
+		s.GW.Query(t, s.Token(t, "rm-emea-emil"), addNoteMutation, map[string]any{"id": id, "note": strings.Repeat("x", 2001)}).RefusedField(t, "note")
+		s.GW.Query(t, s.Token(t, "tt-theo"), addNoteMutation, map[string]any{"id": id, "note": "hello"}).Refused(t, "FORBIDDEN")
+		s.GW.Query(t, s.Token(t, "rm-apac-aiko"), addNoteMutation, map[string]any{"id": id, "note": "hello"}).Refused(t, "FORBIDDEN")
+		s.GW.Query(t, "", addNoteMutation, map[string]any{"id": id, "note": "hello"}).Refused(t, "UNAUTHENTICATED")
 	})
 }

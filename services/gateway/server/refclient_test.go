@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"meridian.dev/gateway/stacktest"
 )
 
 // referenceClient returns the folder of the graphql-ws reference client and
@@ -45,7 +47,7 @@ type nodeRun struct {
 func startNode(t *testing.T, args ...string) *nodeRun {
 	t.Helper()
 	dir, node := referenceClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*stacktest.WaitLimit)
 	cmd := exec.CommandContext(ctx, node, append([]string{"client.mjs"}, args...)...)
 	cmd.Dir = dir
 	r := &nodeRun{done: make(chan struct{})}
@@ -94,22 +96,22 @@ func (r *nodeRun) wait(t *testing.T) ([]string, int) {
 func TestReferenceClient(t *testing.T) {
 	t.Parallel()
 	referenceClient(t) // fail before starting anything when it is missing
-	s := newStack(t, stackOptions{})
+	s := stacktest.New(t, stacktest.Options{})
 
 	// The cursor of an event the gateway has delivered: the reference
 	// client resumes from it, so it sees every later change whenever its
 	// subscribe reaches the gateway.
-	watcher := dialWS(t, s.GW, s.token(t, globalLead))
-	_, after := s.primedSubscription(t, watcher, "primer", "", "AMS-OFC", emeaManager)
+	watcher := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.GlobalLead))
+	_, after := s.PrimedSubscription(t, watcher, "primer", "", "AMS-OFC", stacktest.EMEAManager)
 
-	run := startNode(t, s.GW.WS, s.token(t, auditor), "3", "--after="+after, "--timeout=60")
+	run := startNode(t, s.GW.WS, s.Token(t, stacktest.Auditor), "3", "--after="+after, "--timeout=60")
 	changes := []struct{ level, posture, note string }{
 		{"ELEVATED", "OPEN", "protest announced"},
 		{"HIGH", "RESTRICTED", "protest at the gates"},
 		{"NORMAL", "OPEN", "protest dispersed"},
 	}
 	for _, c := range changes {
-		s.setStatus(t, s.GW, emeaManager, "MAD-OFC", c.level, c.posture, c.note)
+		s.SetStatus(t, s.GW, stacktest.EMEAManager, "MAD-OFC", c.level, c.posture, c.note)
 	}
 
 	lines, code := run.wait(t)
@@ -136,11 +138,11 @@ func TestReferenceClient(t *testing.T) {
 			t.Fatalf("line %d is not one JSON event: %v: %s", i+1, err, line)
 		}
 		c := changes[i]
-		if ev.Site.Code != "MAD-OFC" || ev.Site.ID != s.site(t, "MAD-OFC").ID || ev.Site.Region.Code != "EMEA" {
+		if ev.Site.Code != "MAD-OFC" || ev.Site.ID != s.Site(t, "MAD-OFC").ID || ev.Site.Region.Code != "EMEA" {
 			t.Errorf("event %d is about %+v, want MAD-OFC", i+1, ev.Site)
 		}
 		if ev.Current.Level != c.level || ev.Current.Posture != c.posture || ev.Current.Note != c.note ||
-			ev.Current.Version != i+2 || ev.Current.UpdatedBy != emeaManager {
+			ev.Current.Version != i+2 || ev.Current.UpdatedBy != stacktest.EMEAManager {
 			t.Errorf("event %d current = %+v, want %s/%s %q v%d", i+1, ev.Current, c.level, c.posture, c.note, i+2)
 		}
 		if ev.Previous.Version != i+1 {
@@ -154,7 +156,7 @@ func TestReferenceClient(t *testing.T) {
 
 	t.Run("too few events fail after the timeout", func(t *testing.T) {
 		// Nothing changes in APAC.
-		run := startNode(t, s.GW.WS, s.token(t, auditor), "1", "--region=APAC", "--timeout=1")
+		run := startNode(t, s.GW.WS, s.Token(t, stacktest.Auditor), "1", "--region=APAC", "--timeout=1")
 		lines, code := run.wait(t)
 		if code != 1 || len(lines) != 0 || !strings.Contains(run.stderr.String(), "timed out") {
 			t.Errorf("node exited %d after printing %q (stderr %s), want 1, nothing, and a timeout", code, lines, run.stderr.String())

@@ -3,6 +3,8 @@ package server_test
 import (
 	"testing"
 	"time"
+
+	"meridian.dev/gateway/stacktest"
 )
 
 const onCallQuery = `query($region: String!, $at: Time) {
@@ -16,10 +18,10 @@ type shiftView struct {
 	Override bool
 }
 
-func onCallAt(t *testing.T, s *stack, region string, at time.Time) []shiftView {
+func onCallAt(t *testing.T, s *stacktest.Stack, region string, at time.Time) []shiftView {
 	t.Helper()
 	var out struct{ OnCall []shiftView }
-	s.GW.query(t, s.token(t, "tt-theo"), onCallQuery, map[string]any{"region": region, "at": at.Format(time.RFC3339)}).decode(t, &out)
+	s.GW.Query(t, s.Token(t, "tt-theo"), onCallQuery, map[string]any{"region": region, "at": at.Format(time.RFC3339)}).Decode(t, &out)
 	return out.OnCall
 }
 
@@ -29,7 +31,7 @@ func onCallAt(t *testing.T, s *stack, region string, at time.Time) []shiftView {
 // window only.
 func TestOnCallFollowsTheDemoRotation(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 	london, _ := time.LoadLocation("Europe/London")
 	// 2026-07-01 is day 177 after 2026-01-05: an odd turn → the global lead.
 	at := time.Date(2026, 7, 1, 12, 0, 0, 0, london)
@@ -56,7 +58,7 @@ func TestOnCallFollowsTheDemoRotation(t *testing.T) {
 	var added struct {
 		AddOnCallOverride struct{ Shift shiftView }
 	}
-	s.GW.query(t, s.token(t, "rm-emea-emil"), add, map[string]any{"input": input}).decode(t, &added)
+	s.GW.Query(t, s.Token(t, "rm-emea-emil"), add, map[string]any{"input": input}).Decode(t, &added)
 	if sh := added.AddOnCallOverride.Shift; sh.Person.Subject != "rm-amer-ana" || !sh.Override {
 		t.Fatalf("addOnCallOverride answered %+v", sh)
 	}
@@ -68,19 +70,19 @@ func TestOnCallFollowsTheDemoRotation(t *testing.T) {
 	}
 
 	// Others may not change another region's schedule; nothing is written.
-	s.unchanged(t, func() {
-		s.GW.query(t, s.token(t, "rm-amer-ana"), add, map[string]any{"input": input}).refused(t, "FORBIDDEN")
-		s.GW.query(t, s.token(t, "tt-theo"), add, map[string]any{"input": input}).refused(t, "FORBIDDEN")
+	s.Unchanged(t, func() {
+		s.GW.Query(t, s.Token(t, "rm-amer-ana"), add, map[string]any{"input": input}).Refused(t, "FORBIDDEN")
+		s.GW.Query(t, s.Token(t, "tt-theo"), add, map[string]any{"input": input}).Refused(t, "FORBIDDEN")
 	})
 	bad := map[string]any{"region": "EMEA", "rotation": "primary", "person": "x", "from": at.Format(time.RFC3339), "to": at.Format(time.RFC3339)}
-	s.GW.query(t, s.token(t, "gl-ada"), add, map[string]any{"input": bad}).refusedField(t, "to")
+	s.GW.Query(t, s.Token(t, "gl-ada"), add, map[string]any{"input": bad}).RefusedField(t, "to")
 	bad["rotation"], bad["to"] = "nope", at.Add(time.Hour).Format(time.RFC3339)
-	s.GW.query(t, s.token(t, "gl-ada"), add, map[string]any{"input": bad}).refused(t, "NOT_FOUND")
+	s.GW.Query(t, s.Token(t, "gl-ada"), add, map[string]any{"input": bad}).Refused(t, "NOT_FOUND")
 }
 
 func TestDutyRegionFollowsTheSun(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 	const q = `query($at: Time) { dutyRegion(at: $at) { region { code } open at } }`
 	cases := []struct {
 		at   string
@@ -102,7 +104,7 @@ func TestDutyRegionFollowsTheSun(t *testing.T) {
 				Open   bool
 			}
 		}
-		s.GW.query(t, s.token(t, "au-aude"), q, map[string]any{"at": c.at}).decode(t, &out)
+		s.GW.Query(t, s.Token(t, "au-aude"), q, map[string]any{"at": c.at}).Decode(t, &out)
 		if out.DutyRegion.Region.Code != c.want || out.DutyRegion.Open != c.open {
 			t.Errorf("dutyRegion(%s) = %s open=%v, want %s open=%v", c.at, out.DutyRegion.Region.Code, out.DutyRegion.Open, c.want, c.open)
 		}
@@ -111,7 +113,7 @@ func TestDutyRegionFollowsTheSun(t *testing.T) {
 
 func TestCreateRotation(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{NoWorker: true})
+	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 	const m = `mutation($input: CreateRotationInput!) { createRotation(input: $input) { rotation { region { code } name kind handoffTime handoffDay start participants } } }`
 	input := func() map[string]any {
 		return map[string]any{"region": "APAC", "name": "weekend", "timezone": "Australia/Sydney", "kind": "WEEKLY",
@@ -126,7 +128,7 @@ func TestCreateRotation(t *testing.T) {
 			}
 		}
 	}
-	s.GW.query(t, s.token(t, "rm-apac-aiko"), m, map[string]any{"input": input()}).decode(t, &out)
+	s.GW.Query(t, s.Token(t, "rm-apac-aiko"), m, map[string]any{"input": input()}).Decode(t, &out)
 	if r := out.CreateRotation.Rotation; r.Region.Code != "APAC" || r.Kind != "WEEKLY" || r.HandoffDay != "SATURDAY" || len(r.Participants) != 2 {
 		t.Fatalf("createRotation answered %+v", r)
 	}
@@ -144,16 +146,16 @@ func TestCreateRotation(t *testing.T) {
 		!weekend.From.Equal(time.Date(2026, 4, 4, 8, 0, 0, 0, sydney)) || weekend.To.Sub(weekend.From) != 169*time.Hour {
 		t.Fatalf("weekend rotation across the DST change: %+v, want gl-ada from Sat 4 Apr 08:00 for 169 h", weekend)
 	}
-	s.unchanged(t, func() {
+	s.Unchanged(t, func() {
 		bad := input()
 		bad["name"], bad["timezone"] = "bad", "Mars/Olympus"
-		s.GW.query(t, s.token(t, "gl-ada"), m, map[string]any{"input": bad}).refusedField(t, "timezone")
+		s.GW.Query(t, s.Token(t, "gl-ada"), m, map[string]any{"input": bad}).RefusedField(t, "timezone")
 		bad = input()
 		bad["name"], bad["handoffTime"] = "bad", "25:00"
-		s.GW.query(t, s.token(t, "gl-ada"), m, map[string]any{"input": bad}).refusedField(t, "handoffTime")
+		s.GW.Query(t, s.Token(t, "gl-ada"), m, map[string]any{"input": bad}).RefusedField(t, "handoffTime")
 		bad = input()
 		bad["name"], bad["participants"] = "bad", []string{}
-		s.GW.query(t, s.token(t, "gl-ada"), m, map[string]any{"input": bad}).refusedField(t, "participants")
-		s.GW.query(t, s.token(t, "rm-emea-emil"), m, map[string]any{"input": input()}).refused(t, "FORBIDDEN")
+		s.GW.Query(t, s.Token(t, "gl-ada"), m, map[string]any{"input": bad}).RefusedField(t, "participants")
+		s.GW.Query(t, s.Token(t, "rm-emea-emil"), m, map[string]any{"input": input()}).Refused(t, "FORBIDDEN")
 	})
 }

@@ -12,6 +12,9 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"meridian.dev/gateway/stacktest"
+	"meridian.dev/platform/notify/sink"
 )
 
 // otlpCollector is a real OTLP/HTTP receiver: the processes' exporters send
@@ -96,9 +99,9 @@ func (c *otlpCollector) traceOf(name string) string {
 func TestOneTracePerEscalatingStatusChange(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100") // milliseconds: export promptly
 	collector := newOTLPCollector(t)
-	s := newStack(t, stackOptions{OTLPEndpoint: collector.srv.URL})
-	s.setStatus(t, s.GW, "rm-emea-emil", "PAR-OFC", "CRITICAL", "EVACUATED", "trace me")
-	s.waitPage(t, "tier-1", func(p receivedPage) bool { return p.Page.Tier == 1 && p.Page.Site == "PAR-OFC" })
+	s := stacktest.New(t, stacktest.Options{OTLPEndpoint: collector.srv.URL})
+	s.SetStatus(t, s.GW, "rm-emea-emil", "PAR-OFC", "CRITICAL", "EVACUATED", "trace me")
+	s.WaitPage(t, "tier-1", func(p sink.Received) bool { return p.Page.Tier == 1 && p.Page.Site == "PAR-OFC" })
 
 	// The workflow's own RunWorkflow span ends only when the escalation
 	// does; the activities it schedules (planning, then delivering) prove the
