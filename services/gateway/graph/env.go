@@ -11,9 +11,8 @@ import (
 )
 
 // env is what every domain root shares: the log, the caller checks, the
-// region cache, the live hub, the registry of node kinds, and the roots that
-// own each kind of object, for fields that cross domains (an escalation's
-// site, an incident's escalations).
+// region cache, the live hub, the registry of node kinds, and the owners of
+// each kind of object.
 type env struct {
 	log     *slog.Logger
 	limiter *limit.Limiter
@@ -21,6 +20,13 @@ type env struct {
 	regions *regionCache
 	nodes   nodeKinds
 
+	owners owners
+}
+
+// owners are the roots that own each kind of object: a field of one domain
+// that returns another's object (an escalation's site, an incident's
+// escalations) asks the root that owns it.
+type owners struct {
 	sites       *siteRoot
 	escalations *escalationRoot
 	incidents   *incidentRoot

@@ -101,7 +101,7 @@ func (r *escalationRoot) Escalations(ctx context.Context, args escalationsArgs) 
 	}
 	// One query for every escalation's site, not one per escalation.
 	ls := loadersOf(ctx)
-	sites := r.sites.loader(ls)
+	sites := r.owners.sites.loader(ls)
 	for _, e := range list {
 		if e.SiteID != uuid.Nil {
 			sites.want(e.SiteID)
@@ -269,18 +269,18 @@ func (e *escalationResolver) Incident(ctx context.Context) (*incidentResolver, e
 	if e.e.IncidentID == nil {
 		return nil, nil
 	}
-	return e.root.incidents.find(ctx, *e.e.IncidentID)
+	return e.root.owners.incidents.find(ctx, *e.e.IncidentID)
 }
 
 func (e *escalationResolver) Site(ctx context.Context) (*siteResolver, error) {
 	if e.e.SiteID == uuid.Nil {
 		return nil, nil // an incident's escalation without a site
 	}
-	s, err := e.root.sites.loader(e.ls).load(ctx, e.e.SiteID)
+	s, err := e.root.owners.sites.loader(e.ls).load(ctx, e.e.SiteID)
 	if err != nil {
 		return nil, err
 	}
-	return e.root.sites.resolver(s), nil
+	return e.root.owners.sites.resolver(s), nil
 }
 
 func (e *escalationResolver) Timeline(ctx context.Context) ([]*timelineResolver, error) {

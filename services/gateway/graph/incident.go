@@ -151,7 +151,7 @@ func (x *incidentResolver) Regions(ctx context.Context) []*regionResolver {
 }
 
 func (x *incidentResolver) Sites(ctx context.Context) ([]*siteResolver, error) {
-	sites := x.root.sites.loader(loadersOf(ctx))
+	sites := x.root.owners.sites.loader(loadersOf(ctx))
 	sites.want(x.i.SiteIDs...)
 	out := make([]*siteResolver, 0, len(x.i.SiteIDs))
 	for _, sid := range x.i.SiteIDs {
@@ -162,20 +162,20 @@ func (x *incidentResolver) Sites(ctx context.Context) ([]*siteResolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, x.root.sites.resolver(s))
+		out = append(out, x.root.owners.sites.resolver(s))
 	}
 	return out, nil
 }
 
 func (x *incidentResolver) Escalations(ctx context.Context) ([]*escalationResolver, error) {
-	escs, err := x.root.escalations.escalations.ForIncident(ctx, x.i.ID)
+	escs, err := x.root.owners.escalations.escalations.ForIncident(ctx, x.i.ID)
 	if err != nil {
 		return nil, err
 	}
 	ls := loadersOf(ctx)
 	out := make([]*escalationResolver, len(escs))
 	for i, e := range escs {
-		out[i] = x.root.escalations.resolver(e, ls)
+		out[i] = x.root.owners.escalations.resolver(e, ls)
 	}
 	return out, nil
 }

@@ -82,9 +82,7 @@ func NewSchema(d Deps, l Limits) (*Schema, error) {
 		scheduleRoot:   &scheduleRoot{env: e, schedules: d.Schedules, directory: d.Directory},
 		auditRoot:      &auditRoot{env: e, log: audit.NewReader(d.Pool)},
 	}
-	// Cross-domain fields (an escalation's site, an incident's escalations)
-	// go through the roots that own those objects.
-	e.sites, e.escalations, e.incidents = r.siteRoot, r.escalationRoot, r.incidentRoot
+	e.owners = owners{sites: r.siteRoot, escalations: r.escalationRoot, incidents: r.incidentRoot}
 	s, err := graphql.ParseSchema(schema.GraphQL(), r,
 		graphql.UseStringDescriptions(),
 		graphql.MaxQueryLength(l.MaxQueryLength),

@@ -174,7 +174,7 @@ func (r *siteRoot) UpdateSiteStatus(ctx context.Context, args struct{ Input upda
 	}
 	p := &updateSiteStatusPayload{site: r.resolver(res.Site), clientMutationID: in.ClientMutationID}
 	if res.Escalation != nil {
-		p.escalation = r.escalations.resolver(*res.Escalation, loadersOf(ctx))
+		p.escalation = r.owners.escalations.resolver(*res.Escalation, loadersOf(ctx))
 	}
 	return p, nil
 }
