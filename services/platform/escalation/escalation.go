@@ -450,17 +450,19 @@ func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note
 		if err != nil {
 			return fmt.Errorf("escalation: lock %s: %w", id, err)
 		}
-		if err := allow(ctx, tx, before); err != nil {
-			return err
-		}
+		// What the escalation's state refuses comes first, then who may act:
+		// the order the workflow's validators answer in.
 		if before.Status == StatusResolved {
 			return ErrAlreadyResolved
 		}
+		if signal == SignalAcknowledge && before.Status == StatusAcknowledged {
+			return fmt.Errorf("%w by %s", ErrAlreadyAcked, deref(before.AcknowledgedBy))
+		}
+		if err := allow(ctx, tx, before); err != nil {
+			return err
+		}
 		kind, action := KindResolved, "escalation.resolve"
 		if signal == SignalAcknowledge {
-			if before.Status == StatusAcknowledged {
-				return fmt.Errorf("%w by %s", ErrAlreadyAcked, deref(before.AcknowledgedBy))
-			}
 			kind, action = KindAcknowledged, "escalation.acknowledge"
 			after, err = scan(tx.QueryRow(ctx, `UPDATE escalations SET status = 'ACKNOWLEDGED', acknowledged_by = $2,
 				acknowledged_at = now(), disposition = nullif($3, '') WHERE id = $1 RETURNING `+columns, id, actor, opts.Disposition))
