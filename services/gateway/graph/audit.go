@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
@@ -92,22 +91,11 @@ func (a *auditEntryResolver) After() *JSON       { return jsonOrNil(a.e.After) }
 // Object is the audited object, when its kind is a node and it still
 // exists.
 func (a *auditEntryResolver) Object(ctx context.Context) (*nodeResolver, error) {
-	load, ok := a.nodes[a.e.ObjectType]
-	if !ok {
-		return nil, nil
-	}
 	raw, err := uuid.Parse(a.e.ObjectID)
 	if err != nil {
-		return nil, nil
+		return nil, nil // a person's subject, not a node's ID
 	}
-	n, err := load(ctx, raw)
-	if errors.Is(err, errNoNode) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &nodeResolver{n}, nil
+	return a.nodes.find(ctx, a.e.ObjectType, raw)
 }
 
 // JSON is the JSON scalar: a value passed through as it was stored.

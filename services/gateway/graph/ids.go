@@ -74,9 +74,18 @@ func (r *viewerRoot) Node(ctx context.Context, args struct{ ID graphql.ID }) (*n
 		return nil, err
 	}
 	kind, id, ok := decodeID(args.ID)
-	load, known := r.nodes[kind]
-	if !ok || !known {
+	if _, known := r.nodes[kind]; !ok || !known {
 		return nil, fault.Invalid("id", "is not a Meridian ID")
+	}
+	return r.nodes.find(ctx, kind, id)
+}
+
+// find loads the object of a registered kind: nil when the kind is not a
+// node or the object is gone.
+func (k nodeKinds) find(ctx context.Context, kind string, id uuid.UUID) (*nodeResolver, error) {
+	load, ok := k[kind]
+	if !ok {
+		return nil, nil
 	}
 	n, err := load(ctx, id)
 	if errors.Is(err, errNoNode) {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"meridian.dev/gateway/stacktest"
-	"meridian.dev/platform/notify"
 	"meridian.dev/platform/notify/sink"
 )
 
@@ -202,7 +200,7 @@ func TestEndToEndEscalation(t *testing.T) {
 	// The page's signature depends on the secret: the same page signed with
 	// another is refused. (Checked only now, so that nothing stands between
 	// the page and the acknowledgement.)
-	if code := postSignedPage(t, s.Sink.URL()+"/pages", "another-secret", pg); code != http.StatusUnauthorized {
+	if code := stacktest.PostSignedPage(t, s.Sink.URL()+"/pages", "another-secret", *pg); code != http.StatusUnauthorized {
 		t.Errorf("the sink answered HTTP %d to a page signed with another secret, want 401", code)
 	}
 	if rej := s.Rejections(); len(rej) != 1 || !strings.Contains(rej[0].Err.Error(), "signature") {
@@ -250,31 +248,6 @@ func statusEventSkipping(t testing.TB, sub *stacktest.Subscription, skip string)
 			return ev
 		}
 	}
-}
-
-// postSignedPage posts page to a webhook as the worker does, but signed with
-// secret, and returns the HTTP status.
-func postSignedPage(t testing.TB, url, secret string, page *notify.Page) int {
-	t.Helper()
-	body, err := json.Marshal(page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(notify.HeaderIdempotencyKey, page.IdempotencyKey)
-	req.Header.Set(notify.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(notify.HeaderSignature, notify.Sign(secret, ts, body))
-	resp, err := (&http.Client{Timeout: stacktest.RequestTimeout}).Do(req)
-	if err != nil {
-		t.Fatalf("post a page to %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func isSubsequence(want, got []string) bool {

@@ -1,8 +1,12 @@
 package stacktest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -121,4 +125,31 @@ func (s *Stack) pageSummary() string {
 		msg += fmt.Sprintf("; %d refused by the sink, the first as: %v", len(rej), rej[0].Err)
 	}
 	return msg
+}
+
+// PostSignedPage posts page to url the way the worker does, signed with
+// secret, and returns the HTTP status: a test can show a receiver refusing
+// a page signed with another secret.
+func PostSignedPage(t testing.TB, url, secret string, page notify.Page) int {
+	t.Helper()
+	body, err := json.Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(notify.HeaderIdempotencyKey, page.IdempotencyKey)
+	req.Header.Set(notify.HeaderEscalation, page.EscalationID)
+	req.Header.Set(notify.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(notify.HeaderSignature, notify.Sign(secret, ts, body))
+	resp, err := (&http.Client{Timeout: RequestTimeout}).Do(req)
+	if err != nil {
+		t.Fatalf("post a page to %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -1,12 +1,9 @@
 package stacktest_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,32 +13,6 @@ import (
 	"meridian.dev/platform/notify/sink"
 )
 
-// postPage posts page to url as the worker does, signed with secret, and
-// returns the HTTP status.
-func postPage(t *testing.T, url, secret string, page notify.Page) int {
-	t.Helper()
-	body, err := json.Marshal(page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(notify.HeaderIdempotencyKey, page.IdempotencyKey)
-	req.Header.Set(notify.HeaderEscalation, page.EscalationID)
-	req.Header.Set(notify.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(notify.HeaderSignature, notify.Sign(secret, ts, body))
-	resp, err := (&http.Client{Timeout: stacktest.RequestTimeout}).Do(req)
-	if err != nil {
-		t.Fatalf("post %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // TestPages: the one sink tells the organisation's webhook from people's
 // own, refuses what is badly signed, and fails what FailPages says to.
 func TestPages(t *testing.T) {
@@ -50,10 +21,10 @@ func TestPages(t *testing.T) {
 	org := notify.Page{IdempotencyKey: "esc-1:tier1:round1:gl-ada:WEBHOOK", EscalationID: "esc-1", Tier: 1, Site: "LON-HQ"}
 	own := notify.Page{IdempotencyKey: "esc-1:tier1:round1:rm-emea-emil:WEBHOOK", EscalationID: "esc-1", Tier: 1, Site: "LON-HQ"}
 
-	if code := postPage(t, s.Sink.URL()+"/pages/emil", stacktest.PagerSecret, own); code != http.StatusNoContent {
+	if code := stacktest.PostSignedPage(t, s.Sink.URL()+"/pages/emil", stacktest.PagerSecret, own); code != http.StatusNoContent {
 		t.Fatalf("a person's own webhook: HTTP %d", code)
 	}
-	if code := postPage(t, s.Sink.URL()+"/pages", stacktest.PagerSecret, org); code != http.StatusNoContent {
+	if code := stacktest.PostSignedPage(t, s.Sink.URL()+"/pages", stacktest.PagerSecret, org); code != http.StatusNoContent {
 		t.Fatalf("the organisation's webhook: HTTP %d", code)
 	}
 	got := s.WaitPage(t, "organisation", func(r sink.Received) bool { return r.Page.Tier == 1 })
@@ -68,7 +39,7 @@ func TestPages(t *testing.T) {
 	}
 
 	// Signed with another secret: refused, recorded as a rejection only.
-	if code := postPage(t, s.Sink.URL()+"/pages", "another-secret", org); code != http.StatusUnauthorized {
+	if code := stacktest.PostSignedPage(t, s.Sink.URL()+"/pages", "another-secret", org); code != http.StatusUnauthorized {
 		t.Errorf("a badly signed page: HTTP %d, want 401", code)
 	}
 	if rej := s.Rejections(); len(rej) != 1 || !strings.Contains(rej[0].Err.Error(), "signature") {
@@ -77,11 +48,11 @@ func TestPages(t *testing.T) {
 
 	// A receiver that is down, then up again.
 	s.FailPages(func(r sink.Received) int { return http.StatusServiceUnavailable })
-	if code := postPage(t, s.Sink.URL()+"/pages", stacktest.PagerSecret, org); code != http.StatusServiceUnavailable {
+	if code := stacktest.PostSignedPage(t, s.Sink.URL()+"/pages", stacktest.PagerSecret, org); code != http.StatusServiceUnavailable {
 		t.Errorf("FailPages: HTTP %d, want 503", code)
 	}
 	s.FailPages(nil)
-	if code := postPage(t, s.Sink.URL()+"/pages", stacktest.PagerSecret, org); code != http.StatusNoContent {
+	if code := stacktest.PostSignedPage(t, s.Sink.URL()+"/pages", stacktest.PagerSecret, org); code != http.StatusNoContent {
 		t.Errorf("after FailPages(nil): HTTP %d, want 204", code)
 	}
 	if n := len(s.Pages()); n != 2 {
