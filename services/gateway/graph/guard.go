@@ -53,7 +53,15 @@ type guard struct {
 	limits Limits
 
 	mu   sync.Mutex
-	docs map[string]*ast.QueryDocument // parsed documents, by text
+	docs map[string]*parsed // by text
+}
+
+// parsed is a document with what can be known of it without its variables,
+// worked out once however often clients send it.
+type parsed struct {
+	doc     *ast.QueryDocument
+	badText *fault.Error // a string literal Postgres cannot store
+	aliases int
 }
 
 // maxCachedDocs bounds the parsed-document cache: clients send a handful of
@@ -64,27 +72,28 @@ func newGuard(s *schemaast.Schema, l Limits) (*guard, error) {
 	if s.RootOperationTypes["query"] == nil {
 		return nil, fmt.Errorf("guard: the schema has no query type")
 	}
-	return &guard{schema: s, limits: l, docs: map[string]*ast.QueryDocument{}}, nil
+	return &guard{schema: s, limits: l, docs: map[string]*parsed{}}, nil
 }
 
-func (g *guard) parse(query string) (*ast.QueryDocument, bool) {
+func (g *guard) parse(query string) (*parsed, bool) {
 	g.mu.Lock()
-	doc, ok := g.docs[query]
+	p, ok := g.docs[query]
 	g.mu.Unlock()
 	if ok {
-		return doc, true
+		return p, true
 	}
 	doc, err := parser.ParseQuery(&ast.Source{Input: query})
 	if err != nil {
 		return nil, false
 	}
+	p = &parsed{doc: doc, badText: checkDocumentText(doc), aliases: countAliases(doc)}
 	g.mu.Lock()
 	if len(g.docs) >= maxCachedDocs {
 		clear(g.docs)
 	}
-	g.docs[query] = doc
+	g.docs[query] = p
 	g.mu.Unlock()
-	return doc, true
+	return p, true
 }
 
 // check returns the reasons to refuse the document, or none.
@@ -92,17 +101,18 @@ func (g *guard) check(query, operationName string, variables map[string]any) []*
 	if g.limits.MaxQueryLength > 0 && len(query) > g.limits.MaxQueryLength {
 		return nil // graphql-go refuses it, saying so
 	}
-	doc, ok := g.parse(query)
+	p, ok := g.parse(query)
 	if !ok {
 		return nil // a syntax error: graphql-go reports it
 	}
+	doc := p.doc
 	if err := checkVariablesText(variables); err != nil {
 		return []*gqlerrors.QueryError{refusal(err)}
 	}
-	if err := checkDocumentText(doc); err != nil {
-		return []*gqlerrors.QueryError{refusal(err)}
+	if p.badText != nil {
+		return []*gqlerrors.QueryError{refusal(p.badText)}
 	}
-	if n := countAliases(doc); g.limits.MaxAliases > 0 && n > g.limits.MaxAliases {
+	if n := p.aliases; g.limits.MaxAliases > 0 && n > g.limits.MaxAliases {
 		return []*gqlerrors.QueryError{{Message: fmt.Sprintf("the document renames %d fields with aliases; at most %d are allowed", n, g.limits.MaxAliases),
 			Extensions: map[string]any{"code": string(fault.BadUserInput), "aliases": n, "maxAliases": g.limits.MaxAliases}}}
 	}

@@ -46,18 +46,18 @@ type loader[K comparable, V any] struct {
 // on first use. With no loaders (nil) it returns a loader of its own, which
 // still fetches, one batch at a time.
 func loaderFor[K comparable, V any](ls *loaders, name string, missing error, fetch func(context.Context, []K) (map[K]V, error)) *loader[K, V] {
-	make := func() *loader[K, V] {
+	fresh := func() *loader[K, V] {
 		return &loader[K, V]{fetch: fetch, missing: missing, pending: map[K]bool{}, loaded: map[K]V{}}
 	}
 	if ls == nil {
-		return make()
+		return fresh()
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if l, ok := ls.all[name].(*loader[K, V]); ok {
 		return l
 	}
-	l := make()
+	l := fresh()
 	ls.all[name] = l
 	return l
 }

@@ -189,45 +189,11 @@ func (p *updateSiteStatusPayload) Site() *siteResolver             { return p.si
 func (p *updateSiteStatusPayload) Escalation() *escalationResolver { return p.escalation }
 func (p *updateSiteStatusPayload) ClientMutationID() *string       { return p.clientMutationID }
 
-type subscriptionArgs struct {
-	Region *string
-	After  *string
-}
-
 // SiteStatusChanged resolves Subscription.siteStatusChanged.
 func (r *siteRoot) SiteStatusChanged(ctx context.Context, args subscriptionArgs) (<-chan *siteStatusChangedResolver, error) {
 	return watch(ctx, r.env, site.StatusChanges, args, func(ev live.Delivered[site.StatusChangedEvent]) *siteStatusChangedResolver {
 		return &siteStatusChangedResolver{root: r, ev: ev.Event, cursor: ev.Cursor}
 	})
-}
-
-// watch checks the caller and the region filter and streams the events of
-// kind, shaped by wrap, until ctx ends or the subscriber falls too far
-// behind (the channel then closes and the client resumes from its cursor).
-func watch[T, R any](ctx context.Context, e *env, kind live.Kind[T], args subscriptionArgs, wrap func(live.Delivered[T]) R) (<-chan R, error) {
-	if _, err := e.viewer(ctx); err != nil {
-		return nil, err
-	}
-	region, err := e.regions.check(ctx, "region", args.Region)
-	if err != nil {
-		return nil, err
-	}
-	events, err := live.Watch(ctx, e.hub, kind, region, deref(args.After, ""))
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan R)
-	go func() {
-		defer close(out)
-		for ev := range events {
-			select {
-			case out <- wrap(ev):
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
 }
 
 type siteStatusChangedResolver struct {
