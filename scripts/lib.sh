@@ -65,6 +65,24 @@ ensure_postgres() {
   wait_port "$host" "$port" 30 PostgreSQL
 }
 
+# PostGIS does travel risk's geometry (distances, radii). Debian packages it
+# per PostgreSQL major version; install it beside a local server that lacks it.
+ensure_postgis() {
+  local url="${1:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}"
+  if command -v psql >/dev/null; then
+    [ "$(psql "$url" -tAc "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'" 2>/dev/null)" = 1 ] && return 0
+  elif ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
+    return 0
+  fi
+  read -r host _ < <(hostport "$url" 5432)
+  case "$host" in 127.0.0.1|localhost|::1) ;; *) die "PostGIS is not available on the PostgreSQL at $host: install it there (CREATE EXTENSION postgis)";; esac
+  local ver
+  ver=$(psql "$url" -tAc "SHOW server_version_num" 2>/dev/null | cut -c1-2)
+  [ -n "$ver" ] || ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+  [ -n "$ver" ] || die "cannot tell the PostgreSQL version to install PostGIS for"
+  apt_install "postgresql-$ver-postgis-3"
+}
+
 ensure_redis() {
   read -r host port < <(hostport "${REDIS_URL:-redis://127.0.0.1:6379/0}" 6379)
   port_open "$host" "$port" && return 0

@@ -28,6 +28,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 ensure_postgres
+ensure_postgis "${DATABASE_URL%/*}/postgres"
 ensure_redis
 ensure_temporal_cli
 

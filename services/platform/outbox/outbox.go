@@ -20,6 +20,13 @@ const (
 	TopicEscalationOpened  = "escalation.opened"
 	TopicEscalationChanged = "escalation.changed"
 	TopicIncidentOpened    = "incident.opened"
+	// Travel risk: a country's effective advisory level changed; a trip's
+	// risk changed; a trip needs (another round of) approval; a trip under
+	// approval was cancelled.
+	TopicAdvisoryChanged       = "advisory.changed"
+	TopicTripRiskChanged       = "trip.risk_changed"
+	TopicTripApprovalRequested = "trip.approval_requested"
+	TopicTripCancelled         = "trip.cancelled"
 )
 
 // Enqueue adds an event to the outbox inside tx. The caller's trace context
