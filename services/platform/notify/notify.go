@@ -63,10 +63,19 @@ type Page struct {
 	// Recipients is the person paged (one) or, on tier-wide pages, everyone.
 	Recipients []directory.Person `json:"recipients"`
 	SentAt     time.Time          `json:"sentAt"`
+	// Topic is "" for an escalation's page; other domains name theirs
+	// ("trip") and say what it is about in Headline and what to do in
+	// Action, which Subject and Text then use instead of escalation words.
+	Topic    string `json:"topic,omitempty"`
+	Headline string `json:"headline,omitempty"`
+	Action   string `json:"action,omitempty"`
 }
 
 // Subject is a one-line summary, for email subjects and chat messages.
 func (p Page) Subject() string {
+	if p.Topic != "" {
+		return fmt.Sprintf("[%s] Meridian %s: %s", p.Region, p.Topic, p.Headline)
+	}
 	what := p.Level
 	if p.Posture != "" && p.Posture != "OPEN" {
 		what += "/" + p.Posture
@@ -90,6 +99,12 @@ func (p Page) Text() string {
 	text := p.Subject() + "\n"
 	if p.Note != "" {
 		text += "\n" + p.Note + "\n"
+	}
+	if p.Topic != "" {
+		if p.Action != "" {
+			text += "\n" + p.Action + "\n"
+		}
+		return text
 	}
 	text += fmt.Sprintf("\nEscalation %s, round %d.\nAcknowledge it in Meridian (acknowledgeEscalation) to stop the paging.\n", p.EscalationID, max(p.Round, 1))
 	return text
