@@ -174,7 +174,7 @@ CREATE TABLE trips (
     created_by         text NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 80); -- re-assessment rewrites risk in place: room for HOT updates
 CREATE INDEX trips_traveller ON trips (traveller, starts_at);
 CREATE INDEX trips_live ON trips (ends_at) WHERE status NOT IN ('CANCELLED', 'REJECTED');
 
@@ -199,8 +199,7 @@ CREATE TABLE trip_segments (
     risk_reasons  jsonb NOT NULL DEFAULT '[]',
     CHECK (ends_at >= starts_at),
     UNIQUE (trip_id, position)
-);
-CREATE INDEX trip_segments_trip ON trip_segments (trip_id, position);
+) WITH (fillfactor = 70); -- re-assessment rewrites risk in place: room for HOT updates
 CREATE INDEX trip_segments_country ON trip_segments (country_code, ends_at);
 CREATE INDEX trip_segments_location ON trip_segments USING gist (location) WHERE location IS NOT NULL;
 

@@ -30,6 +30,8 @@ type owners struct {
 	sites       *siteRoot
 	escalations *escalationRoot
 	incidents   *incidentRoot
+	trips       *tripRoot
+	proximity   *proximityRoot
 }
 
 // viewer returns the caller, who must be allowed to read.

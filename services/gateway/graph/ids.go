@@ -117,3 +117,8 @@ func (n *nodeResolver) ToEscalation() (*escalationResolver, bool) {
 	e, ok := n.n.(*escalationResolver)
 	return e, ok
 }
+
+func (n *nodeResolver) ToTrip() (*tripResolver, bool) {
+	t, ok := n.n.(*tripResolver)
+	return t, ok
+}

@@ -16,16 +16,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
+	"meridian.dev/platform/advisory"
 	"meridian.dev/platform/audit"
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/incident"
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
+	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
+	"meridian.dev/platform/travel"
 	"meridian.dev/schema"
 	wf "meridian.dev/workflows/escalation"
+	travelwf "meridian.dev/workflows/travel"
 )
 
 // Deps are what the resolvers need, each domain root taking its own share.
@@ -39,6 +43,12 @@ type Deps struct {
 	Schedules   *schedule.Store
 	Directory   *directory.Store
 	Incidents   *incident.Store
+	Advisories  *advisory.Store
+	Trips       *travel.Store
+	Radii       *proximity.Radii
+	Events      *proximity.Events
+	// TaskQueue is where on-demand feed refreshes run (the worker's).
+	TaskQueue string
 	// Engine is the Temporal client escalation decisions go through; nil
 	// records acknowledgements and resolutions in Postgres only.
 	Engine client.Client
@@ -57,6 +67,9 @@ type Resolver struct {
 	*incidentRoot
 	*scheduleRoot
 	*auditRoot
+	*advisoryRoot
+	*tripRoot
+	*proximityRoot
 }
 
 // Schema is the parsed schema behind a guard: every document is measured
@@ -81,8 +94,11 @@ func NewSchema(d Deps, l Limits) (*Schema, error) {
 		incidentRoot:   newIncidentRoot(e, d.Incidents),
 		scheduleRoot:   &scheduleRoot{env: e, schedules: d.Schedules, directory: d.Directory},
 		auditRoot:      &auditRoot{env: e, log: audit.NewReader(d.Pool)},
+		advisoryRoot:   &advisoryRoot{env: e, advisories: d.Advisories, engine: d.Engine, taskQueue: d.TaskQueue},
+		tripRoot:       newTripRoot(e, d.Trips, d.Directory, approvalClient(d.Engine)),
+		proximityRoot:  &proximityRoot{env: e, radii: d.Radii, events: d.Events, finder: proximity.NewFinder(d.Pool)},
 	}
-	e.owners = owners{sites: r.siteRoot, escalations: r.escalationRoot, incidents: r.incidentRoot}
+	e.owners = owners{sites: r.siteRoot, escalations: r.escalationRoot, incidents: r.incidentRoot, trips: r.tripRoot, proximity: r.proximityRoot}
 	s, err := graphql.ParseSchema(schema.GraphQL(), r,
 		graphql.UseStringDescriptions(),
 		graphql.MaxQueryLength(l.MaxQueryLength),
@@ -121,6 +137,15 @@ func (s *Schema) Subscribe(ctx context.Context, query, operationName string, var
 		return c, nil
 	}
 	return s.Schema.Subscribe(ctx, query, operationName, variables)
+}
+
+// approvalClient decides trips through the approval workflows; without an
+// engine, decideTrip says so.
+func approvalClient(c client.Client) *travelwf.Client {
+	if c == nil {
+		return nil
+	}
+	return &travelwf.Client{Temporal: c}
 }
 
 type panicHandler struct{ log *slog.Logger }

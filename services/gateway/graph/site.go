@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +36,19 @@ func (r *siteRoot) resolver(s site.Site) *siteResolver { return &siteResolver{ro
 // loader batches the request's site reads (an escalation list's sites).
 func (r *siteRoot) loader(ls *loaders) *loader[uuid.UUID, site.Site] {
 	return loaderFor(ls, "sites", site.ErrNotFound, r.sites.GetMany)
+}
+
+// find loads a site for another domain's field, batched with the
+// request's other site reads; one that is gone is null, not an error.
+func (r *siteRoot) find(ctx context.Context, id uuid.UUID) (*siteResolver, error) {
+	s, err := r.loader(loadersOf(ctx)).load(ctx, id)
+	if errors.Is(err, site.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.resolver(s), nil
 }
 
 // Site resolves Query.site; an unknown site is NOT_FOUND.

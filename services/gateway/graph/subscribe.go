@@ -22,7 +22,14 @@ func watch[T, R any](ctx context.Context, e *env, kind live.Kind[T], args subscr
 	if err != nil {
 		return nil, err
 	}
-	events, err := live.Watch(ctx, e.hub, kind, region, deref(args.After, ""))
+	return stream(ctx, e.hub, kind, region, deref(args.After, ""), wrap)
+}
+
+// stream delivers kind's events whose filter value (its Kind.Region: a
+// region, or a country for advisories) is filter ("" for all), shaped by
+// wrap; the caller has checked who is asking and what filter they gave.
+func stream[T, R any](ctx context.Context, hub *live.Hub, kind live.Kind[T], filter, after string, wrap func(live.Delivered[T]) R) (<-chan R, error) {
+	events, err := live.Watch(ctx, hub, kind, filter, after)
 	if err != nil {
 		return nil, err
 	}

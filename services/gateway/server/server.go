@@ -17,6 +17,7 @@ import (
 
 	"meridian.dev/gateway/graph"
 	"meridian.dev/gateway/ws"
+	"meridian.dev/platform/advisory"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/config"
 	"meridian.dev/platform/directory"
@@ -26,10 +27,13 @@ import (
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/telemetry"
+	"meridian.dev/platform/travel"
 	"meridian.dev/workflows/engine"
+	wf "meridian.dev/workflows/escalation"
 )
 
 // Config is every setting of the gateway.
@@ -41,6 +45,7 @@ type Config struct {
 	RateWindow     time.Duration // MERIDIAN_MUTATION_RATE_WINDOW, default 1m
 	AllowedOrigins []string      // MERIDIAN_ALLOWED_ORIGINS: browser origins allowed to open WebSockets
 	Limits         graph.Limits  // GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_QUERY_LENGTH, GRAPHQL_MAX_COST, GRAPHQL_MAX_ALIASES
+	TaskQueue      string        // MERIDIAN_TASK_QUEUE: the worker's, where on-demand feed refreshes run
 }
 
 // LoadConfig reads the environment and refuses unsafe production settings.
@@ -49,6 +54,7 @@ func LoadConfig() (Config, error) {
 	c := Config{Common: config.ReadCommon(&r)}
 	c.Addr = r.String("GATEWAY_ADDR", "127.0.0.1:8080")
 	c.Auth = auth.ReadConfig(&r, c.Production())
+	c.TaskQueue = r.String("MERIDIAN_TASK_QUEUE", wf.TaskQueue)
 	c.RateLimit = r.Int("MERIDIAN_MUTATION_RATE_LIMIT", 120)
 	c.RateWindow = r.Duration("MERIDIAN_MUTATION_RATE_WINDOW", time.Minute)
 	if v := r.String("MERIDIAN_ALLOWED_ORIGINS", ""); v != "" {
@@ -105,6 +111,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 	keys := live.Keys{Prefix: cfg.RedisPrefix}
 	hub := live.NewHub(rdb, keys, log)
 	escalations := escalation.NewStore(pool)
+	incidents := incident.NewStore(pool)
 	schema, err := graph.NewSchema(graph.Deps{
 		Pool:        pool,
 		Sites:       site.NewStore(pool, escalations),
@@ -114,7 +121,12 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		Limiter:     limit.New(rdb, cfg.RedisPrefix, cfg.RateLimit, cfg.RateWindow, log),
 		Schedules:   schedule.NewStore(pool),
 		Directory:   directory.NewStore(pool).RequireHTTPS(cfg.Production()),
-		Incidents:   incident.NewStore(pool),
+		Incidents:   incidents,
+		Advisories:  advisory.NewStore(pool),
+		Trips:       travel.NewStore(pool),
+		Radii:       proximity.NewRadii(pool),
+		Events:      proximity.NewEvents(pool, incidents),
+		TaskQueue:   cfg.TaskQueue,
 		Engine:      tc,
 		Log:         log,
 	}, cfg.Limits)
