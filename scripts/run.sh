@@ -54,6 +54,21 @@ if [ -z "${MERIDIAN_PAGER_WEBHOOK_URL:-}" ]; then
   PIDS+=($!)
 fi
 
+# The official advisory feeds and the earthquake feed: unless their URLs are
+# set, the development feed server serves the project's fixtures (no
+# internet needed), and the schedules read them every few minutes.
+FEEDSERVER_ADDR="${FEEDSERVER_ADDR:-127.0.0.1:8090}"
+if [ -z "${MERIDIAN_FEED_US_STATE_URL:-}${MERIDIAN_FEED_UK_FCDO_URL:-}${MERIDIAN_FEED_CA_URL:-}${MERIDIAN_FEED_AU_URL:-}${MERIDIAN_FEED_USGS_URL:-}" ]; then
+  export MERIDIAN_FEED_US_STATE_URL="http://$FEEDSERVER_ADDR/us/TAsTWs.xml"
+  export MERIDIAN_FEED_UK_FCDO_URL="http://$FEEDSERVER_ADDR/uk"
+  export MERIDIAN_FEED_CA_URL="http://$FEEDSERVER_ADDR/ca/travel-voyage/index-updated.json"
+  export MERIDIAN_FEED_AU_URL="http://$FEEDSERVER_ADDR/au/destinations-export"
+  export MERIDIAN_FEED_USGS_URL="http://$FEEDSERVER_ADDR/usgs/2.5_day.geojson"
+  export MERIDIAN_FEED_INTERVAL="${MERIDIAN_FEED_INTERVAL:-10m}"
+  bin/meridianctl feedserver -addr "$FEEDSERVER_ADDR" &
+  PIDS+=($!)
+fi
+
 MERIDIAN_MIGRATE=false bin/worker &
 PIDS+=($!)
 bin/gateway &
@@ -73,6 +88,7 @@ cat <<EOM
   GraphQL (POST and WebSocket)  http://$GATEWAY_ADDR/graphql
   GraphiQL (in a browser)       http://$GATEWAY_ADDR/graphql
   Temporal UI                   http://127.0.0.1:$TEMPORAL_UI_PORT
+  Feeds (development fixtures)  http://$FEEDSERVER_ADDR (advisories in a minute: try { countryRisk(country: "HT") { level rule } })
   Gateway health / metrics      http://$GATEWAY_ADDR/readyz  http://$GATEWAY_ADDR/metrics
   Worker health / metrics       http://$WORKER_HTTP_ADDR/readyz  http://$WORKER_HTTP_ADDR/metrics
   Pages (webhook, Slack, email) printed below as PAGE lines; the sink takes

@@ -20,6 +20,7 @@ import (
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/site"
+	"meridian.dev/platform/travel"
 	wf "meridian.dev/workflows/escalation"
 	incidentwf "meridian.dev/workflows/incident"
 )
@@ -32,6 +33,10 @@ type Handlers struct {
 	// TierWait is how long each tier of the default policy waits for an
 	// acknowledgement before the next tier is paged.
 	TierWait time.Duration
+	// Trips re-scores trips when an advisory or an incident changes their
+	// risk; Notifier tells travellers and the travel team when it rises.
+	Trips    *travel.Store
+	Notifier *travel.Notifier
 }
 
 // Register installs every handler on r. Each message's lane is the thing
@@ -46,6 +51,7 @@ func (h *Handlers) Register(r *outbox.Relay) {
 	// parent has started it: it is dropped as NotFound and nothing is lost,
 	// since the workflow reads Postgres before every page.
 	r.HandleKeyed(outbox.TopicIncidentOpened, h.incidentOpened, laneOf("incident", func(ev *laneEvent) string { return ev.Incident.ID }))
+	h.registerTravel(r)
 }
 
 // laneEvent decodes only the IDs lanes are keyed by.
@@ -95,7 +101,10 @@ func (h *Handlers) incidentOpened(ctx context.Context, m outbox.Message) error {
 	for _, e := range ev.Escalations {
 		in.Escalations = append(in.Escalations, h.escalationInput(e))
 	}
-	return h.start(ctx, ev.Incident.WorkflowID, incidentwf.WorkflowName, in)
+	if err := h.start(ctx, ev.Incident.WorkflowID, incidentwf.WorkflowName, in); err != nil {
+		return err
+	}
+	return h.reassessNear(ctx, ev.Incident)
 }
 
 // escalationInput freezes an opened escalation into its workflow's input.

@@ -15,20 +15,27 @@ import (
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
+	"meridian.dev/platform/advisory"
+	"meridian.dev/platform/advisory/feed"
 	"meridian.dev/platform/config"
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/health"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/notify"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/telemetry"
+	"meridian.dev/platform/travel"
 	"meridian.dev/worker/relay"
 	"meridian.dev/workflows/engine"
 	wf "meridian.dev/workflows/escalation"
+	feedswf "meridian.dev/workflows/feeds"
 	incidentwf "meridian.dev/workflows/incident"
+	travelwf "meridian.dev/workflows/travel"
 )
 
 // Config is every setting of the worker.
@@ -47,6 +54,25 @@ type Config struct {
 	// default true in production) refuses people's own webhook and Slack
 	// URLs that reach loopback, private or link-local addresses.
 	RestrictPersonalTargets bool
+	// Feeds is where the official advisories and the earthquake feed are
+	// read from, and how often.
+	Feeds FeedConfig
+}
+
+// FeedConfig configures ingestion. Unset URLs are the real public feeds
+// (feed.DefaultURLs, proximity.USGSFeedURL); `make run` points them at the
+// development feed server (`meridianctl feedserver`) instead.
+type FeedConfig struct {
+	URLs   map[feed.Source]string // MERIDIAN_FEED_US_STATE_URL, _UK_FCDO_URL, _CA_URL, _AU_URL
+	USGS   string                 // MERIDIAN_FEED_USGS_URL
+	Every  time.Duration          // MERIDIAN_FEED_INTERVAL: each advisory source's schedule (default 1h)
+	Events time.Duration          // MERIDIAN_EVENTS_INTERVAL: the earthquake feed's schedule (default 5m)
+	// Schedules (MERIDIAN_FEED_SCHEDULES, default true) creates or updates
+	// the Temporal Schedules at start; off, feeds are read on demand only.
+	Schedules bool
+	// SchedulePrefix (MERIDIAN_FEED_SCHEDULE_PREFIX) keeps several
+	// deployments (or test stacks) on one Temporal namespace apart.
+	SchedulePrefix string
 }
 
 // DevelopmentPagerSecret signs pages outside production.
@@ -71,6 +97,7 @@ func LoadConfig() (Config, error) {
 		},
 	}
 	c.RestrictPersonalTargets = r.Bool("MERIDIAN_RESTRICT_PERSONAL_PAGE_TARGETS", c.Production())
+	c.Feeds = readFeedConfig(&r)
 	if err := r.Err(); err != nil {
 		return c, err
 	}
@@ -84,6 +111,9 @@ func LoadConfig() (Config, error) {
 	}
 	if c.PagerURL == "" {
 		c.PagerURL = "http://127.0.0.1:8089/pages" // `meridianctl pagesink`, started by make run
+	}
+	if err := c.Feeds.validate(); err != nil {
+		return c, err
 	}
 	if c.TierWait <= 0 {
 		return c, errors.New("worker: MERIDIAN_ESCALATION_TIER_WAIT must be positive")
@@ -126,9 +156,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer tc.Close()
 
+	dir := directory.NewStore(pool)
 	activities := &wf.Activities{
 		Escalations: escalation.NewStore(pool),
-		Directory:   directory.NewStore(pool),
+		Directory:   dir,
 		Schedules:   schedule.NewStore(pool),
 		Sender: notify.NewSender(cfg.PagerSecret, cfg.PagerURL, cfg.SMTP,
 			notify.SenderOptions{RestrictPersonalTargets: cfg.RestrictPersonalTargets}),
@@ -136,8 +167,20 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:      log,
 	}
 
+	incidents := incident.NewStore(pool)
+	trips := travel.NewStore(pool)
+	getter := &feed.HTTPGetter{Cache: advisory.NewDocumentCache(pool)}
+	travelActivities := &travelwf.Activities{Trips: trips, Directory: dir, Sender: activities.Sender, Log: log}
+	feedActivities := &feedswf.Activities{
+		Advisories: &advisory.Ingester{Store: advisory.NewStore(pool), Getter: getter, URLs: cfg.Feeds.URLs, Log: log},
+		Events:     &proximity.EventsIngester{Events: proximity.NewEvents(pool, incidents), Getter: getter, URL: cfg.Feeds.USGS},
+	}
+
 	r := outbox.NewRelay(pool, log)
-	(&relay.Handlers{Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TaskQueue: cfg.TaskQueue, TierWait: cfg.TierWait}).Register(r)
+	(&relay.Handlers{
+		Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TaskQueue: cfg.TaskQueue, TierWait: cfg.TierWait,
+		Trips: trips, Notifier: &travel.Notifier{Directory: dir, Sender: activities.Sender, Log: log},
+	}).Register(r)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
@@ -154,7 +197,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return runTemporalWorker(gctx, tc, cfg.TaskQueue, activities, log) })
+	g.Go(func() error {
+		return runTemporalWorker(gctx, tc, cfg.TaskQueue, log, func(w worker.Worker) {
+			wf.Register(w, activities)
+			incidentwf.Register(w)
+			travelwf.Register(w, travelActivities)
+			feedswf.Register(w, feedActivities)
+		})
+	})
+	g.Go(func() error { return ensureSchedules(gctx, tc, cfg.TaskQueue, cfg.Feeds, log) })
 	g.Go(func() error { return r.Run(gctx) })
 	// Delivered outbox rows stay a day for inspection, then go.
 	g.Go(func() error { return outbox.PruneEvery(gctx, pool, 24*time.Hour, 10*time.Minute, log) })
@@ -177,12 +228,11 @@ func Run(ctx context.Context, cfg Config) error {
 // runTemporalWorker polls Temporal until ctx ends. If Temporal is down it
 // keeps trying instead of exiting: the outbox relay beside it must go on
 // delivering live status to Redis meanwhile.
-func runTemporalWorker(ctx context.Context, tc client.Client, taskQueue string, activities *wf.Activities, log *slog.Logger) error {
+func runTemporalWorker(ctx context.Context, tc client.Client, taskQueue string, log *slog.Logger, register func(worker.Worker)) error {
 	backoff := time.Second
 	for {
 		w := worker.New(tc, taskQueue, worker.Options{})
-		wf.Register(w, activities)
-		incidentwf.Register(w)
+		register(w)
 		err := w.Start()
 		if err == nil {
 			<-ctx.Done()

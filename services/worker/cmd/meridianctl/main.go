@@ -1,5 +1,6 @@
 // Command meridianctl is the operator's tool: migrate the database, load the
-// demo data, mint demo tokens, and run the development page sink.
+// demo data, mint demo tokens, and run the development page sink and feed
+// server.
 package main
 
 import (
@@ -32,6 +33,8 @@ commands:
   tokens     print a demo bearer token per persona (-ttl 720h)
   pagesink   run the development page receiver: verifies and prints each page
              (webhooks and Slack on -addr 127.0.0.1:8089, email on -smtp 127.0.0.1:2525)
+  feedserver serve the project's advisory and earthquake feed fixtures at the
+             real services' paths (-addr 127.0.0.1:8090), for development
 `
 
 func main() {
@@ -51,6 +54,8 @@ func main() {
 		err = tokens(os.Args[2:])
 	case "pagesink":
 		err = pagesink(ctx, os.Args[2:])
+	case "feedserver":
+		err = feedServer(ctx, os.Args[2:])
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -96,6 +101,11 @@ func seed(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("demo data loaded: %d new sites (%d in the demo set), %d personas\n", n, len(demo.Sites), len(demo.Personas))
+	trips, err := demo.LoadTravel(ctx, pool, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("demo travel loaded: %d travellers, %d new trips\n", len(demo.Travellers), trips)
 	return nil
 }
 

@@ -1,0 +1,110 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/serviceerror"
+
+	"meridian.dev/platform/advisory"
+	"meridian.dev/platform/incident"
+	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/travel"
+	travelwf "meridian.dev/workflows/travel"
+)
+
+// registerTravel installs the travel topics. Advisory changes are ordered
+// per country and a trip's events per trip; re-assessments of different
+// countries run side by side.
+func (h *Handlers) registerTravel(r *outbox.Relay) {
+	r.HandleKeyed(outbox.TopicAdvisoryChanged, h.advisoryChanged, func(m outbox.Message) string {
+		var c advisory.Change
+		if json.Unmarshal(m.Payload, &c) != nil || c.Country == "" {
+			return ""
+		}
+		return "country:" + c.Country
+	})
+	r.HandleKeyed(outbox.TopicTripRiskChanged, h.tripRiskChanged, tripLane)
+	r.HandleKeyed(outbox.TopicTripApprovalRequested, h.tripApprovalRequested, tripLane)
+	r.HandleKeyed(outbox.TopicTripCancelled, h.tripCancelled, tripLane)
+}
+
+func tripLane(m outbox.Message) string {
+	var ev struct {
+		TripID string `json:"tripId"`
+	}
+	if json.Unmarshal(m.Payload, &ev) != nil || ev.TripID == "" {
+		return ""
+	}
+	return "trip:" + ev.TripID
+}
+
+// advisoryChanged tells subscribers, then re-scores every trip the country
+// touches. Both are safe to repeat: a re-delivered row re-scores to the
+// same levels (nothing changes twice) and raises no incident twice.
+func (h *Handlers) advisoryChanged(ctx context.Context, m outbox.Message) error {
+	var c advisory.Change
+	if err := json.Unmarshal(m.Payload, &c); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if err := advisory.Changes.Publish(ctx, h.Publisher, c); err != nil {
+		return err
+	}
+	if h.Trips == nil {
+		return nil
+	}
+	_, err := h.Trips.ReassessCountry(ctx, c.Country, fmt.Sprintf("advisory:%s v%d", c.Country, c.Version))
+	return err
+}
+
+// reassessNear re-scores the trips near a located incident once its
+// workflow has started.
+func (h *Handlers) reassessNear(ctx context.Context, inc incident.Incident) error {
+	if h.Trips == nil || inc.Location == nil || inc.SourceType == "TRAVEL" {
+		// A traveller's own incident is the outcome of a re-assessment,
+		// not a cause of another.
+		return nil
+	}
+	_, err := h.Trips.ReassessNear(ctx, inc.ID, "incident:"+inc.ID.String())
+	return err
+}
+
+func (h *Handlers) tripRiskChanged(ctx context.Context, m outbox.Message) error {
+	var ev travel.RiskChanged
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if h.Notifier != nil {
+		// Pages carry idempotency keys: a re-delivered row pages again
+		// with the same key, which receivers drop.
+		if err := h.Notifier.RiskRose(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return travel.RiskChanges.Publish(ctx, h.Publisher, ev)
+}
+
+func (h *Handlers) tripApprovalRequested(ctx context.Context, m outbox.Message) error {
+	var ev travel.ApprovalRequested
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return h.start(ctx, ev.WorkflowID, travelwf.WorkflowName, ev)
+}
+
+func (h *Handlers) tripCancelled(ctx context.Context, m outbox.Message) error {
+	var ev travel.Cancelled
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	err := h.Temporal.SignalWorkflow(ctx, ev.WorkflowID, "", travelwf.SignalCancel, travelwf.CancelRequest{Actor: ev.Actor, Note: ev.Note})
+	// NotFound: the approval already ended (decided, or never started
+	// because the trip needed none); Postgres holds the cancellation.
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return fmt.Errorf("signal cancel to %s: %w", ev.WorkflowID, err)
+	}
+	return nil
+}
