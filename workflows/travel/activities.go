@@ -55,7 +55,7 @@ func (a *Activities) log() *slog.Logger {
 // waiting for its decision.
 const approvalPending = "PENDING"
 
-// Ask pages the deciders for one step of the round (ASKED and REMINDED: the
+// AskDeciders pages the deciders for one step of the round (ASKED and REMINDED: the
 // travel team, plus the global leads from level 4; ESCALATED: the global
 // leads), each person on every channel they can be reached on, then records
 // the step under its dedupe key with whom it paged and whom it could not.
@@ -66,7 +66,7 @@ const approvalPending = "PENDING"
 // the key trip:<id>:r<round>:<step>:<person>:<CHANNEL>; the step's own
 // dedupe key is trip:<id>:r<round>:<step>, so a retried activity that pages
 // again is recognisable to the receiver, and records one step.
-func (a *Activities) Ask(ctx context.Context, req AskRequest) (AskResult, error) {
+func (a *Activities) AskDeciders(ctx context.Context, req AskRequest) (AskResult, error) {
 	in := req.Input
 	status, round, err := a.Trips.ApprovalState(ctx, in.TripID)
 	if err != nil {
@@ -184,9 +184,9 @@ func (a *Activities) people(ctx context.Context, roles []string) ([]directory.Pe
 	return out, nil
 }
 
-// RecordStep appends one step to the trip's timeline; its dedupe key makes
+// RecordTripStep appends one step to the trip's timeline; its dedupe key makes
 // a retried activity record it once.
-func (a *Activities) RecordStep(ctx context.Context, req StepRequest) error {
+func (a *Activities) RecordTripStep(ctx context.Context, req StepRequest) error {
 	id, err := uuid.Parse(req.TripID)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("record step: bad trip id", "BadInput", err)
@@ -197,13 +197,13 @@ func (a *Activities) RecordStep(ctx context.Context, req StepRequest) error {
 	return nil
 }
 
-// Decide records a decision in Postgres (status, timeline, audit: the
+// RecordTripDecision records a decision in Postgres (status, timeline, audit: the
 // store's RecordDecision) and answers with what was recorded. Postgres's
 // refusals come back as non-retryable errors of the Reject types, which the
 // workflow passes on as the update's refusal. An attempt retried after an
 // earlier one committed gets the recorded trip back: RecordDecision answers
 // the same decision by the same actor without writing anything.
-func (a *Activities) Decide(ctx context.Context, req DecisionRequest) (DecideResult, error) {
+func (a *Activities) RecordTripDecision(ctx context.Context, req DecisionRequest) (DecideResult, error) {
 	id, err := uuid.Parse(req.TripID)
 	if err != nil {
 		return DecideResult{}, temporal.NewNonRetryableApplicationError("decide: bad trip id", RejectInvalid, err)

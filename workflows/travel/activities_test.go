@@ -27,7 +27,7 @@ func TestAskPagesRecordsOnceAndLeavesSettledRoundsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := AskRequest{Input: f.in, Kind: KindReminded, Reminder: 2}
-	res, err := f.activities.Ask(ctx, req)
+	res, err := f.activities.AskDeciders(ctx, req)
 	if err != nil {
 		t.Fatalf("ask: %v", err)
 	}
@@ -54,7 +54,7 @@ func TestAskPagesRecordsOnceAndLeavesSettledRoundsAlone(t *testing.T) {
 	}
 
 	// A retried activity records its step once.
-	if _, err := f.activities.Ask(ctx, req); err != nil {
+	if _, err := f.activities.AskDeciders(ctx, req); err != nil {
 		t.Fatalf("ask again: %v", err)
 	}
 	steps, err := f.store.Timeline(ctx, f.in.TripID)
@@ -70,7 +70,7 @@ func TestAskPagesRecordsOnceAndLeavesSettledRoundsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	pagesBefore := len(f.sink.Received())
-	res, err = f.activities.Ask(ctx, AskRequest{Input: f.in, Kind: KindEscalated})
+	res, err = f.activities.AskDeciders(ctx, AskRequest{Input: f.in, Kind: KindEscalated})
 	if err != nil || res.Settled != trips.StatusRejected || len(res.Paged) != 0 {
 		t.Fatalf("ask on a decided round = %+v, %v", res, err)
 	}
@@ -85,7 +85,7 @@ func TestAskNamesWhoCouldNotBeReached(t *testing.T) {
 	ctx := context.Background()
 	// No default webhook and no addresses: nobody can be reached.
 	f.activities.Sender = notifySenderWithoutDefault()
-	res, err := f.activities.Ask(ctx, AskRequest{Input: f.in, Kind: KindAsked})
+	res, err := f.activities.AskDeciders(ctx, AskRequest{Input: f.in, Kind: KindAsked})
 	if err != nil || len(res.Paged) != 0 {
 		t.Fatalf("ask = %+v, %v", res, err)
 	}
@@ -104,18 +104,18 @@ func TestDecideRecordsAndPassesOnPostgresRefusals(t *testing.T) {
 	f := newTripFixture(t, 3, 24*time.Hour, 72*time.Hour, 0)
 	ctx := context.Background()
 	req := DecisionRequest{TripID: f.in.TripID.String(), Round: 1, Approve: true, Actor: "tom", Note: "ok"}
-	res, err := f.activities.Decide(ctx, req)
+	res, err := f.activities.RecordTripDecision(ctx, req)
 	if err != nil || res.Status != StatusApproved || res.DecidedBy != "tom" || res.DecidedAt.IsZero() {
 		t.Fatalf("decide = %+v, %v", res, err)
 	}
 	// The activity retried after it committed: the same answer.
-	again, err := f.activities.Decide(ctx, req)
+	again, err := f.activities.RecordTripDecision(ctx, req)
 	if err != nil || again.Status != StatusApproved || again.DecidedBy != "tom" {
 		t.Fatalf("decide again = %+v, %v", again, err)
 	}
 	// Someone else, either way: Postgres refuses, not worth a retry.
 	for _, approve := range []bool{false, true} {
-		_, err = f.activities.Decide(ctx, DecisionRequest{TripID: req.TripID, Round: 1, Approve: approve, Actor: "tara"})
+		_, err = f.activities.RecordTripDecision(ctx, DecisionRequest{TripID: req.TripID, Round: 1, Approve: approve, Actor: "tara"})
 		var app *temporal.ApplicationError
 		if !errors.As(err, &app) || app.Type() != RejectConflict || !app.NonRetryable() {
 			t.Fatalf("a second decision (approve %v) = %v, want a non-retryable %s", approve, err, RejectConflict)

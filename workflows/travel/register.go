@@ -11,7 +11,7 @@ import (
 // next to escalation.Register.
 func Register(w worker.Registry, a *Activities) {
 	w.RegisterWorkflowWithOptions(Workflow, workflow.RegisterOptions{Name: WorkflowName})
-	w.RegisterActivityWithOptions(a.Ask, activity.RegisterOptions{Name: ActivityAsk})
-	w.RegisterActivityWithOptions(a.RecordStep, activity.RegisterOptions{Name: ActivityRecordStep})
-	w.RegisterActivityWithOptions(a.Decide, activity.RegisterOptions{Name: ActivityDecide})
+	w.RegisterActivityWithOptions(a.AskDeciders, activity.RegisterOptions{Name: ActivityAsk})
+	w.RegisterActivityWithOptions(a.RecordTripStep, activity.RegisterOptions{Name: ActivityRecordStep})
+	w.RegisterActivityWithOptions(a.RecordTripDecision, activity.RegisterOptions{Name: ActivityDecide})
 }
