@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"meridian.dev/platform/testenv"
+	"meridian.dev/platform/travel"
 )
 
 // TestRunTiny runs the whole benchmark at a toy size against the real
 // services and checks what it must get right: every update succeeds, every
-// subscriber receives every event, and every incident (and bare workflow)
-// is paged exactly once. Speed is never asserted here.
+// subscriber receives every event, every incident (and bare workflow) is
+// paged exactly once, and every trip in the changed country is re-assessed,
+// with what it stores agreeing with a fresh score. Speed is never asserted
+// here.
 func TestRunTiny(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.PostgresURL = testenv.ServerURL()
@@ -30,6 +33,10 @@ func TestRunTiny(t *testing.T) {
 	cfg.Drain = 10 * time.Second
 	cfg.Incidents = 5
 	cfg.PageTimeout = time.Minute
+	cfg.TravelIncidents = 500
+	cfg.TravelIterations = 20
+	cfg.TravelQueries = 10
+	cfg.TravelTrips = 200
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -89,6 +96,28 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("escalation: %d later-tier pages, %d resolve errors (%s), %d unfinished workflows (%s); want none",
 			x.LaterTierPages, x.ResolveErrors, x.FirstResolveError, x.Unfinished, x.FirstUnfinished)
 	}
+	tr := rep.Travel
+	if tr == nil || tr.Reassess == nil {
+		t.Fatalf("travel part missing: %+v", tr)
+	}
+	if tr.Incidents != 500 || tr.Segments != 10 || tr.TripCountries != 4 {
+		t.Errorf("travel: %d live incidents, %d segments in %d countries; want 500, 10 in 4", tr.Incidents, tr.Segments, tr.TripCountries)
+	}
+	for name, s := range map[string]TravelSide{"assess": tr.Assess, "graphql": tr.GraphQL, "raw": tr.Raw} {
+		if s.Errors != 0 || s.Latency.N == 0 || s.Latency.N != s.Runs {
+			t.Errorf("travel %s: %d of %d runs timed, %d errors (%s); want all, none", name, s.Latency.N, s.Runs, s.Errors, s.FirstError)
+		}
+	}
+	if tr.Assess.Runs != 20 || tr.GraphQL.Runs != 10 || tr.Raw.Runs != 20 {
+		t.Errorf("travel runs: assess %d, graphql %d, raw %d; want 20, 10, 20", tr.Assess.Runs, tr.GraphQL.Runs, tr.Raw.Runs)
+	}
+	if x := tr.Reassess; x.Trips != 200 || x.Summary.Trips != x.Trips || x.Summary.Changed == 0 || x.StoredChanged != x.Summary.Changed ||
+		x.Sampled == 0 || x.SampleAgrees != x.Sampled {
+		t.Errorf("travel re-assessment = %+v; want the 200 trips scored, some changed, as stored, and the sample agreeing", *x)
+	}
+	if !strings.Contains(out.String(), "re-assess 200 trips (s)") {
+		t.Errorf("the final table has no travel rows")
+	}
 	if !strings.Contains(out.String(), "incidents paged (all delivered?)") {
 		t.Errorf("the final table has no escalation rows")
 	}
@@ -114,6 +143,73 @@ func TestParseEvent(t *testing.T) {
 	}
 	if _, _, ok := parseEvent([]byte(`{"type":"next","payload":{}}`), ids); ok {
 		t.Fatal("parseEvent accepted a frame without a known site")
+	}
+}
+
+func TestTravelFlags(t *testing.T) {
+	def, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !def.runs("travel") || def.TravelIncidents != 5000 || def.TravelIterations != 2000 || def.TravelQueries != 1000 || def.TravelTrips != 10_000 {
+		t.Fatalf("default travel config = %+v; want part 4 in all, 5000 incidents, 2000 assessments, 1000 queries, 10000 trips", def)
+	}
+	quick, err := parseFlags([]string{"-quick", "-parts", "travel", "-travel-queries", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !quick.runs("travel") || quick.runs("escalation") || quick.runs("throughput") {
+		t.Fatalf("-parts travel runs the wrong parts: %+v", quick)
+	}
+	if quick.TravelIterations != 200 || quick.TravelTrips != 1000 || quick.TravelQueries != 7 || quick.TravelIncidents != 5000 {
+		t.Fatalf("quick travel config = %+v; want 200 assessments, 1000 trips, the explicit 7 queries, 5000 incidents", quick)
+	}
+	for _, bad := range [][]string{
+		{"-travel-iterations", "0"}, {"-travel-queries", "0"}, {"-travel-trips", "0"}, {"-travel-incidents", "-1"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%v) accepted it", bad)
+		}
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(101-i)*time.Millisecond)
+	}
+	p := percentilesOf(d)
+	if p.N != 100 || p.P50 != 50*time.Millisecond || p.P95 != 95*time.Millisecond || p.P99 != 99*time.Millisecond || p.Max != 100*time.Millisecond {
+		t.Fatalf("percentilesOf = %+v", p)
+	}
+	if p := percentilesOf(nil); p != (Percentiles{}) {
+		t.Fatalf("percentilesOf(nil) = %+v, want zero", p)
+	}
+}
+
+func TestTravelProblems(t *testing.T) {
+	side := TravelSide{Runs: 3, Latency: Percentiles{N: 3, P50: time.Millisecond}}
+	good := TravelReport{Assess: side, GraphQL: side, Raw: side, Reassess: &ReassessResult{Country: "KE", From: 3, To: 2, Trips: 10,
+		Summary: travel.ReassessSummary{Trips: 10, Changed: 4}, StoredChanged: 4, Sampled: 5, SampleAgrees: 5}}
+	if p := good.problems(); len(p) != 0 {
+		t.Fatalf("a correct run reports problems: %v", p)
+	}
+	cases := map[string]func(r *TravelReport){
+		"failed query":       func(r *TravelReport) { r.GraphQL.Errors, r.GraphQL.FirstError = 1, "boom" },
+		"nothing measured":   func(r *TravelReport) { r.Raw.Latency = Percentiles{} },
+		"trips left out":     func(r *TravelReport) { r.Reassess.Summary.Trips = 9 },
+		"nothing changed":    func(r *TravelReport) { r.Reassess.Summary.Changed, r.Reassess.StoredChanged = 0, 0 },
+		"changes not stored": func(r *TravelReport) { r.Reassess.StoredChanged = 3 },
+		"sample disagrees":   func(r *TravelReport) { r.Reassess.SampleAgrees = 4 },
+	}
+	for name, spoil := range cases {
+		r := good
+		x := *good.Reassess
+		r.Reassess = &x
+		spoil(&r)
+		if len(r.problems()) == 0 {
+			t.Errorf("%s: no problem reported", name)
+		}
 	}
 }
 

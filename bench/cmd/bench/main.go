@@ -9,6 +9,10 @@
 //   - Part 3, escalation latency: I sites set CRITICAL at one instant through
 //     the gateway, timed to each tier-1 page at the worker's page sink, then
 //     I bare Temporal workflows of one activity started at one instant.
+//   - Part 4, travel risk: a 10-segment trip scored against every stored
+//     advisory and thousands of live located incidents, in process and
+//     through GraphQL, beside the bare PostGIS query it rests on; then the
+//     re-assessment of thousands of trips after one country's level changes.
 //
 // It creates its own database, Redis key prefix and Temporal task queue,
 // runs the real gateway and worker in-process, and removes what it created
@@ -46,7 +50,7 @@ type Config struct {
 	TemporalAddress   string
 	TemporalNamespace string
 
-	Parts  string        // all, throughput, fanout or escalation
+	Parts  string        // all, throughput, fanout, escalation or travel
 	Warmup time.Duration // excluded from every measurement
 
 	// Part 1
@@ -65,6 +69,12 @@ type Config struct {
 	Incidents   int           // opened at once (and bare workflows started at once)
 	TierWait    time.Duration // the worker's wait per tier; long, so no tier-2 page interferes
 	PageTimeout time.Duration // how long to wait for the pages of one burst
+
+	// Part 4
+	TravelIncidents  int // live located incidents the trip is scored against
+	TravelIterations int // Store.Assess calls, and raw baseline runs
+	TravelQueries    int // GraphQL trip queries
+	TravelTrips      int // trips re-assessed after one advisory change
 
 	// ServicePoolConns, when set, adds pool_max_conns to the DATABASE_URL the
 	// gateway and worker get; 0 keeps their default (pgxpool: max(4, NumCPU)).
@@ -93,6 +103,10 @@ func defaultConfig() Config {
 		Incidents:         200,
 		TierWait:          10 * time.Minute,
 		PageTimeout:       2 * time.Minute,
+		TravelIncidents:   5000,
+		TravelIterations:  2000,
+		TravelQueries:     1000,
+		TravelTrips:       10_000,
 		LogLevel:          "warn",
 	}
 }
@@ -107,6 +121,9 @@ func quickConfig(c Config) Config {
 	c.FanoutDuration = 2 * time.Second
 	c.FanoutSites = 16
 	c.Incidents = 20
+	c.TravelIterations = 200
+	c.TravelQueries = 100
+	c.TravelTrips = 1000
 	return c
 }
 
@@ -119,7 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.RedisURL, "redis", def.RedisURL, "Redis URL; keys live under a prefix of this run and are deleted at the end (env MERIDIAN_BENCH_REDIS_URL)")
 	fs.StringVar(&c.TemporalAddress, "temporal", def.TemporalAddress, "Temporal frontend host:port (env MERIDIAN_BENCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", def.TemporalNamespace, "Temporal namespace")
-	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout or escalation")
+	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout, escalation or travel")
 	fs.DurationVar(&c.Warmup, "warmup", def.Warmup, "warm-up before each measured phase, excluded from the results")
 	fs.IntVar(&c.Clients, "clients", def.Clients, "part 1: concurrent clients, each updating its own site")
 	fs.DurationVar(&c.Duration, "duration", def.Duration, "part 1: measured duration of each side")
@@ -132,10 +149,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Incidents, "incidents", def.Incidents, "part 3: incidents opened at once (and bare workflows started at once)")
 	fs.DurationVar(&c.TierWait, "tier-wait", def.TierWait, "part 3: the worker's wait per escalation tier (long, so no tier-2 page comes)")
 	fs.DurationVar(&c.PageTimeout, "page-timeout", def.PageTimeout, "part 3: how long to wait for the pages of one burst")
+	fs.IntVar(&c.TravelIncidents, "travel-incidents", def.TravelIncidents, "part 4: live located incidents (one OPEN escalation each) the trip is scored against")
+	fs.IntVar(&c.TravelIterations, "travel-iterations", def.TravelIterations, "part 4: Store.Assess calls, and raw baseline runs, one at a time")
+	fs.IntVar(&c.TravelQueries, "travel-queries", def.TravelQueries, "part 4: GraphQL trip queries, one at a time")
+	fs.IntVar(&c.TravelTrips, "travel-trips", def.TravelTrips, "part 4: trips re-assessed after one country's advisory level changes")
 	fs.IntVar(&c.ServicePoolConns, "service-pool-conns", def.ServicePoolConns, "pool_max_conns for the gateway's and worker's Postgres pools (0: their default, max(4, NumCPU))")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof and base.escalation.pprof")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof, base.escalation.pprof and base.travel.pprof")
 	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
-	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents); explicit flags still win")
+	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents; travel: 200 assessments, 100 queries, 1000 trips); explicit flags still win")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -167,6 +188,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		apply("fanout-duration", &c.FanoutDuration, q.FanoutDuration)
 		apply("fanout-sites", &c.FanoutSites, q.FanoutSites)
 		apply("incidents", &c.Incidents, q.Incidents)
+		apply("travel-iterations", &c.TravelIterations, q.TravelIterations)
+		apply("travel-queries", &c.TravelQueries, q.TravelQueries)
+		apply("travel-trips", &c.TravelTrips, q.TravelTrips)
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -177,9 +201,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 
 func (c Config) validate() error {
 	switch c.Parts {
-	case "all", "throughput", "fanout", "escalation":
+	case "all", "throughput", "fanout", "escalation", "travel":
 	default:
-		return fmt.Errorf("-parts must be all, throughput, fanout or escalation, not %q", c.Parts)
+		return fmt.Errorf("-parts must be all, throughput, fanout, escalation or travel, not %q", c.Parts)
 	}
 	switch {
 	case c.Clients < 1:
@@ -200,6 +224,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("-incidents must be at least 1")
 	case c.TierWait <= 0 || c.PageTimeout <= 0:
 		return fmt.Errorf("-tier-wait and -page-timeout must be positive")
+	case c.TravelIncidents < 0:
+		return fmt.Errorf("-travel-incidents must not be negative")
+	case c.TravelIterations < 1 || c.TravelQueries < 1:
+		return fmt.Errorf("-travel-iterations and -travel-queries must be at least 1")
+	case c.TravelTrips < 1:
+		return fmt.Errorf("-travel-trips must be at least 1")
 	}
 	return nil
 }

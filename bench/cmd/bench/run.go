@@ -43,6 +43,7 @@ type Report struct {
 	Throughput *ThroughputReport
 	Fanout     *FanoutReport
 	Escalation *EscalationReport
+	Travel     *TravelReport
 	Pages      int64 // pages for sites Part 3 did not open an incident on: none are expected
 	BadPages   int64 // pages the sink could not verify
 }
@@ -105,6 +106,10 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	e.logf("config: clients=%d duration=%s warmup=%s raw-conns=%d service-pool-conns=%s | subscribers=%d rate=%d/s fanout-duration=%s fanout-sites=%d | incidents=%d tier-wait=%s",
 		cfg.Clients, cfg.Duration, cfg.Warmup, e.rawConns(), servicePool, cfg.Subscribers, cfg.Rate, cfg.FanoutDuration, cfg.FanoutSites,
 		cfg.Incidents, cfg.TierWait)
+	if cfg.runs("travel") {
+		e.logf("config: travel-incidents=%d travel-iterations=%d travel-queries=%d travel-trips=%d",
+			cfg.TravelIncidents, cfg.TravelIterations, cfg.TravelQueries, cfg.TravelTrips)
+	}
 
 	// The benchmark shares the machine with Postgres, Redis and Temporal, and
 	// with whatever else runs there: say how busy it was before starting.
@@ -185,8 +190,20 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		rep.Escalation = x
 		e.printEscalation(x)
 	}
+	// Last: its incidents stay live, which earlier parts should not see.
+	if cfg.runs("travel") {
+		t, err := e.travel(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.Travel = t
+		e.printTravel(t)
+	}
 	rep.Pages, rep.BadPages = e.pages.Load(), e.badPages.Load()
 	printTable(out, rep)
+	if rep.Travel != nil {
+		printTravelTable(out, rep.Travel)
+	}
 	return rep, rep.correctness()
 }
 
@@ -230,6 +247,9 @@ func (r *Report) correctness() error {
 	}
 	if x := r.Escalation; x != nil {
 		problems = append(problems, x.problems()...)
+	}
+	if t := r.Travel; t != nil {
+		problems = append(problems, t.problems()...)
 	}
 	if r.Pages > 0 {
 		problems = append(problems, fmt.Sprintf("%d pages were sent for sites Part 3 did not set CRITICAL; no other update should escalate", r.Pages))
