@@ -169,8 +169,13 @@ func printPage(rec sink.Received) {
 		// A webhook's body names them too, for senders without the headers.
 		key, escalation = cmp.Or(key, p.IdempotencyKey), cmp.Or(escalation, p.EscalationID)
 	}
-	ids := fmt.Sprintf("(key %s, escalation %s)", key, escalation)
+	ids := fmt.Sprintf("(key %s)", key)
+	if escalation != "" {
+		ids = fmt.Sprintf("(key %s, escalation %s)", key, escalation)
+	}
 	switch {
+	case rec.Page != nil && rec.Page.Topic != "":
+		fmt.Printf("PAGE %s%s: %q %s\n", rec.Channel, toSuffix(rec.To), rec.Page.Subject(), ids)
 	case rec.Page != nil:
 		p := rec.Page
 		names := make([]string, 0, len(p.Recipients))
