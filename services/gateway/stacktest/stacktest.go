@@ -29,6 +29,7 @@ import (
 
 	"meridian.dev/gateway/graph"
 	"meridian.dev/gateway/server"
+	"meridian.dev/platform/advisory/feed/feedserver"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/config"
 	"meridian.dev/platform/notify"
@@ -125,6 +126,11 @@ type Stack struct {
 	// that creates a site may add it here for Site to find.
 	Sites        map[string]SiteRef
 	OTLPEndpoint string
+	// Feeds serves the project's feed fixtures (advisories and
+	// earthquakes) to this stack's worker at FeedsURL; tests make a
+	// document fail or change through it (see feeds.go).
+	Feeds    *feedserver.Server
+	FeedsURL string
 
 	tables     []string
 	failPages  atomic.Pointer[func(sink.Received) int]
@@ -177,6 +183,7 @@ func New(t testing.TB, opts Options) *Stack {
 		t.Fatalf("stacktest: demo.Tokens: %v", err)
 	}
 	s.startSink(t)
+	s.startFeeds(t)
 	if !opts.NoWorker {
 		s.startWorker(t)
 	}
@@ -215,6 +222,7 @@ func (s *Stack) startWorker(t testing.TB) {
 		TierWait:      TierWait,
 		TaskQueue:     s.TaskQueue,
 		RunMigrations: false,
+		Feeds:         s.feedConfig(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -274,6 +282,7 @@ func (s *Stack) StartGateway(t testing.TB, edit func(*server.Config)) *Gateway {
 		Auth:       s.Auth,
 		RateWindow: time.Minute,
 		Limits:     graph.DefaultLimits,
+		TaskQueue:  s.TaskQueue,
 	}
 	if edit != nil {
 		edit(&cfg)
