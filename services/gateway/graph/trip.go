@@ -348,7 +348,8 @@ func (r *tripRoot) ImportItinerary(ctx context.Context, args struct{ Input impor
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := r.trips.ImportICS(ctx, id.Subject, args.Input.Traveller, deref(args.Input.Purpose, ""), args.Input.ICS)
+	t, _, err := r.trips.ImportICS(ctx, id.Subject, args.Input.Traveller, deref(args.Input.Purpose, ""), args.Input.ICS,
+		deref(args.Input.ClientMutationID, ""))
 	if err != nil {
 		return nil, err
 	}

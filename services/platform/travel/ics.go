@@ -23,13 +23,14 @@ const MaxICSBytes = 1 << 20
 // ImportICS creates a DRAFT trip from an iCalendar itinerary, one segment
 // per VEVENT (see parseItinerary for how events become segments). Anything
 // wrong with the document is BAD_USER_INPUT on the field "ics", naming the
-// event; nothing is written.
-func (s *Store) ImportICS(ctx context.Context, actor, traveller, purpose, icsText string) (Trip, []Segment, error) {
+// event; nothing is written. A clientMutationId makes a retried import
+// return the trip the first one made.
+func (s *Store) ImportICS(ctx context.Context, actor, traveller, purpose, icsText, clientMutationID string) (Trip, []Segment, error) {
 	segs, err := parseItinerary(icsText)
 	if err != nil {
 		return Trip{}, nil, err
 	}
-	return s.Create(ctx, actor, NewTrip{Traveller: traveller, Purpose: purpose, Segments: segs})
+	return s.create(ctx, actor, NewTrip{Traveller: traveller, Purpose: purpose, Segments: segs, ClientMutationID: clientMutationID}, importOperation)
 }
 
 // parseItinerary turns an iCalendar document, as booking tools and calendar

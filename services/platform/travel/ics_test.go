@@ -119,7 +119,7 @@ func TestImportICSCreatesTheTrip(t *testing.T) {
 	h := newTripsHarness(t)
 	ctx := context.Background()
 	for _, name := range []string{"itinerary-google.ics", "itinerary-tripit.ics", "itinerary-outlook.ics"} {
-		trip, segs, err := h.store.ImportICS(ctx, "travel-team", "alice", "Imported "+name, readFixture(t, name))
+		trip, segs, err := h.store.ImportICS(ctx, "travel-team", "alice", "Imported "+name, readFixture(t, name), "")
 		if err != nil {
 			t.Fatalf("ImportICS %s: %v", name, err)
 		}
@@ -186,7 +186,7 @@ func TestImportICSRefusesBadItineraries(t *testing.T) {
 	before := h.tableCounts(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := h.store.ImportICS(ctx, "travel-team", "alice", "", tt.ics)
+			_, _, err := h.store.ImportICS(ctx, "travel-team", "alice", "", tt.ics, "")
 			var f *fault.Error
 			if !errors.As(err, &f) || f.Code != fault.BadUserInput || f.Field != "ics" {
 				t.Fatalf("ImportICS = %v, want BAD_USER_INPUT on ics", err)
@@ -199,7 +199,7 @@ func TestImportICSRefusesBadItineraries(t *testing.T) {
 	if after := h.tableCounts(t); !equalCounts(before, after) {
 		t.Fatalf("refused imports wrote: %v → %v", before, after)
 	}
-	_, _, err := h.store.ImportICS(ctx, "travel-team", "mallory", "", icsCalendar(ok("Meeting")))
+	_, _, err := h.store.ImportICS(ctx, "travel-team", "mallory", "", icsCalendar(ok("Meeting")), "")
 	var f *fault.Error
 	if !errors.As(err, &f) || f.Field != "traveller" {
 		t.Fatalf("unknown traveller = %v, want a fault on traveller", err)

@@ -65,14 +65,19 @@ type createReceipt struct {
 	TripID uuid.UUID `json:"tripId"`
 }
 
-const createOperation = "createTrip"
+// The operations a receipt remembers: the same clientMutationId sent with
+// another operation is refused rather than answered with the wrong trip.
+const (
+	createOperation = "createTrip"
+	importOperation = "importItinerary"
+)
 
 // replayCreate returns the trip an earlier create with the same
 // clientMutationId made, if there was one.
-func (s *Store) replayCreate(ctx context.Context, actor, clientMutationID string) (Trip, []Segment, bool, error) {
+func (s *Store) replayCreate(ctx context.Context, actor, clientMutationID, operation string) (Trip, []Segment, bool, error) {
 	var r createReceipt
 	err := s.pool.QueryRow(ctx, `SELECT result FROM mutation_receipts WHERE subject = $1 AND client_mutation_id = $2
-		AND operation = $3`, actor, clientMutationID, createOperation).Scan(&r)
+		AND operation = $3`, actor, clientMutationID, operation).Scan(&r)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Trip{}, nil, false, nil
 	}
@@ -340,6 +345,10 @@ func assessAll(ctx context.Context, q querier, segs []Segment, now time.Time) (R
 // Create validates and stores a DRAFT trip with its first assessment.
 // Nothing is written when any field is wrong.
 func (s *Store) Create(ctx context.Context, actor string, in NewTrip) (Trip, []Segment, error) {
+	return s.create(ctx, actor, in, createOperation)
+}
+
+func (s *Store) create(ctx context.Context, actor string, in NewTrip, operation string) (Trip, []Segment, error) {
 	purpose, err := checkPurpose(in.Purpose)
 	if err != nil {
 		return Trip{}, nil, err
@@ -352,7 +361,7 @@ func (s *Store) Create(ctx context.Context, actor string, in NewTrip) (Trip, []S
 		return Trip{}, nil, err
 	}
 	if in.ClientMutationID != "" {
-		if t, segs, ok, err := s.replayCreate(ctx, actor, in.ClientMutationID); ok || err != nil {
+		if t, segs, ok, err := s.replayCreate(ctx, actor, in.ClientMutationID, operation); ok || err != nil {
 			return t, segs, err
 		}
 	}
@@ -392,7 +401,7 @@ func (s *Store) Create(ctx context.Context, actor string, in NewTrip) (Trip, []S
 		}
 		if in.ClientMutationID != "" {
 			if _, err := tx.Exec(ctx, `INSERT INTO mutation_receipts (subject, client_mutation_id, operation, result)
-				VALUES ($1, $2, $3, $4)`, actor, in.ClientMutationID, createOperation, createReceipt{TripID: id}); err != nil {
+				VALUES ($1, $2, $3, $4)`, actor, in.ClientMutationID, operation, createReceipt{TripID: id}); err != nil {
 				return fmt.Errorf("travel: receipt: %w", err)
 			}
 		}
@@ -404,7 +413,7 @@ func (s *Store) Create(ctx context.Context, actor string, in NewTrip) (Trip, []S
 	})
 	if in.ClientMutationID != "" && postgres.IsUniqueViolation(err, "mutation_receipts_pkey") {
 		// A concurrent retry of the same create won the race: answer as it did.
-		if t, segs, ok, rerr := s.replayCreate(ctx, actor, in.ClientMutationID); ok || rerr != nil {
+		if t, segs, ok, rerr := s.replayCreate(ctx, actor, in.ClientMutationID, operation); ok || rerr != nil {
 			return t, segs, rerr
 		}
 		return Trip{}, nil, fault.Invalid("clientMutationId", "was already used for another mutation")
