@@ -66,6 +66,10 @@ type Activities struct {
 // retrying cannot help.
 const errBadSource = "BadSource"
 
+// errUnusableFeed is the error type of a run whose source answered with a
+// malformed document or a suspiciously small snapshot.
+const errUnusableFeed = "UnusableFeed"
+
 // IngestAdvisories runs one advisory source. A failed collection is recorded
 // by the ingester on the source (advisorySources shows it) and returned as
 // the error, so Temporal retries it a few times.
@@ -73,7 +77,15 @@ func (a *Activities) IngestAdvisories(ctx context.Context, src feed.Source) (adv
 	if !slices.Contains(feed.Sources, src) {
 		return advisory.RunSummary{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown advisory source %q", src), errBadSource, nil)
 	}
-	return a.Advisories.Run(ctx, src)
+	sum, err := a.Advisories.Run(ctx, src)
+	if errors.Is(err, feed.ErrMalformed) || errors.Is(err, advisory.ErrRefused) {
+		// A document that is not the feed's format, or a snapshot too
+		// small to trust, is what the source serves now: asking again in
+		// seconds gets the same answer (the fetcher has already retried
+		// what a retry can fix). The next scheduled run tries again.
+		return sum, temporal.NewNonRetryableApplicationError(err.Error(), errUnusableFeed, err)
+	}
+	return sum, err
 }
 
 // IngestEvents runs the event feed once.
@@ -85,7 +97,7 @@ func ingestOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: ingestTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			MaximumAttempts: ingestAttempts, NonRetryableErrorTypes: []string{errBadSource}},
+			MaximumAttempts: ingestAttempts, NonRetryableErrorTypes: []string{errBadSource, errUnusableFeed}},
 	})
 }
 

@@ -3,6 +3,7 @@ package feeds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +104,33 @@ func TestAdvisoryIngestRetriesThenReportsTheFailureInTheSummary(t *testing.T) {
 	require.Equal(t, errCollect.Error(), sum.Error, "the ingester's own words, without Temporal's wrapping")
 	require.Len(t, ing.sources(), ingestAttempts, "a few attempts, not forever")
 	require.GreaterOrEqual(t, env.Now().Sub(start), 30*time.Second, "backoff between attempts: 10 s, then 20 s")
+}
+
+// TestAdvisoryIngestDoesNotRetryAnUnusableFeed: a malformed document or a
+// suspiciously small snapshot is what the source serves now; the run
+// reports it at once (refreshAdvisories answers in seconds, not 30).
+func TestAdvisoryIngestDoesNotRetryAnUnusableFeed(t *testing.T) {
+	t.Parallel()
+	for name, cause := range map[string]error{
+		"malformed":  fmt.Errorf("us state: %w: an HTML page, not RSS", feed.ErrMalformed),
+		"suspicious": fmt.Errorf("%w: suspiciously small: 3 countries where 180 were stored", advisory.ErrRefused),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ing := &scriptedAdvisories{answers: []func(feed.Source) (advisory.RunSummary, error){
+				func(src feed.Source) (advisory.RunSummary, error) {
+					return advisory.RunSummary{Source: src, Error: cause.Error()}, cause
+				},
+			}}
+			env := newEnv(t, &Activities{Advisories: ing})
+			env.ExecuteWorkflow(WorkflowAdvisoryIngest, feed.USState)
+			require.True(t, env.IsWorkflowCompleted())
+			require.NoError(t, env.GetWorkflowError())
+			var sum advisory.RunSummary
+			require.NoError(t, env.GetWorkflowResult(&sum))
+			require.Equal(t, cause.Error(), sum.Error)
+			require.Len(t, ing.sources(), 1, "one attempt")
+		})
+	}
 }
 
 func TestAdvisoryIngestRecoversOnARetry(t *testing.T) {
