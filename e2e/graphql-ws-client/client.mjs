@@ -1,7 +1,9 @@
 // Reference client: the graphql-ws npm package, as browsers and most
-// JavaScript apps use it, subscribed to Meridian's siteStatusChanged.
+// JavaScript apps use it, subscribed to Meridian's siteStatusChanged, or to
+// any subscription given as a document.
 //
 //   node client.mjs <url> <token> <n> [--after=<cursor>] [--region=<code>] [--timeout=<seconds>]
+//                   [--document=<subscription document> --variables=<JSON object>]
 //
 // It prints each event it receives as one JSON line on stdout and exits 0
 // after <n> events; it exits 1 (with the reason on stderr) on a connection
@@ -13,7 +15,7 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
-const usage = 'usage: node client.mjs <url> <token> <n> [--after=<cursor>] [--region=<code>] [--timeout=<seconds>]';
+const usage = 'usage: node client.mjs <url> <token> <n> [--after=<cursor>] [--region=<code>] [--timeout=<seconds>] [--document=<subscription> --variables=<json>]';
 
 function fail(message) {
   process.stderr.write(`graphql-ws-client: ${message}\n`);
@@ -34,7 +36,7 @@ if (!Number.isInteger(want) || want < 1) fail(`<n> must be a positive integer, g
 const timeoutSeconds = flags.timeout === undefined ? 30 : Number(flags.timeout);
 if (!(timeoutSeconds > 0)) fail(`--timeout must be a positive number of seconds\n${usage}`);
 
-const query = `subscription Board($region: String, $after: String) {
+const boardQuery = `subscription Board($region: String, $after: String) {
   siteStatusChanged(region: $region, after: $after) {
     cursor
     site { id code region { code } }
@@ -42,7 +44,15 @@ const query = `subscription Board($region: String, $after: String) {
     current { level posture note version updatedBy }
   }
 }`;
-const variables = {};
+const query = flags.document || boardQuery;
+let variables = {};
+if (flags.variables) {
+  try {
+    variables = JSON.parse(flags.variables);
+  } catch (err) {
+    fail(`--variables is not JSON: ${err.message}`);
+  }
+}
 if (flags.region) variables.region = flags.region;
 if (flags.after) variables.after = flags.after;
 
@@ -89,7 +99,9 @@ client.subscribe(
         finish(1, `GraphQL errors: ${JSON.stringify(result.errors)}`);
         return;
       }
-      process.stdout.write(`${JSON.stringify(result.data.siteStatusChanged)}\n`);
+      // One line per event: the subscription's root field's value.
+      const [field] = Object.keys(result.data);
+      process.stdout.write(`${JSON.stringify(result.data[field])}\n`);
       received++;
       if (received >= want) finish(0);
     },

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/gateway/stacktest"
 )
@@ -173,4 +174,49 @@ func TestReferenceClient(t *testing.T) {
 			t.Errorf("stderr does not give the close code 4403: %s", run.stderr.String())
 		}
 	})
+}
+
+// TestReferenceClientFollowsTripRisk: a travel team's screen, on the
+// graphql-ws npm package, hears a trip's risk change when an analyst
+// overrides the country's advisories.
+func TestReferenceClientFollowsTripRisk(t *testing.T) {
+	t.Parallel()
+	referenceClient(t)
+	s := stacktest.New(t, stacktest.Options{})
+	s.LoadTravellers(t)
+	s.LoadAdvisories(t)
+	trip := createTrip(t, s, stacktest.TravelTeam, haitiTrip("tr-marta", time.Now().Add(20*24*time.Hour)))
+	if trip.Risk.Level != 4 {
+		t.Fatalf("a trip to Haiti is level %d, want 4 from the fixtures' advisories", trip.Risk.Level)
+	}
+
+	watcher := stacktest.DialWS(t, s.GW, s.Token(t, stacktest.GlobalLead))
+	_, after := s.PrimedSubscription(t, watcher, "primer", "", "AMS-OFC", stacktest.EMEAManager)
+	document := strings.Join(strings.Fields(tripRiskChangedSubscription), " ")
+	run := startNode(t, s.GW.WS, s.Token(t, stacktest.TravelTeam), "1", "--after="+after, "--timeout=60",
+		"--document="+document, `--variables={"region":"AMER"}`)
+
+	reason := "relief corridor secured"
+	s.GW.Query(t, s.Token(t, stacktest.TravelTeam), setOverrideMutation, map[string]any{"input": map[string]any{
+		"country": "HT", "level": 3, "reason": reason}}).Decode(t, &struct{}{})
+
+	lines, code := run.wait(t)
+	if code != 0 || len(lines) != 1 {
+		t.Fatalf("node exited %d after printing %q; stderr %s", code, lines, run.stderr.String())
+	}
+	var ev struct {
+		Trip                 struct{ ID string }
+		PreviousLevel, Level int
+		Reasons              []reasonView
+		Cursor               string
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &ev); err != nil {
+		t.Fatalf("not one JSON event: %v: %s", err, lines[0])
+	}
+	if ev.Trip.ID != trip.ID || ev.PreviousLevel != 4 || ev.Level != 3 || !cursorAfter(t, ev.Cursor, after) {
+		t.Errorf("event = %+v, want trip %s from 4 to 3", ev, trip.ID)
+	}
+	if len(ev.Reasons) == 0 || ev.Reasons[0].Kind != "OVERRIDE" || !strings.Contains(ev.Reasons[0].Text, reason) {
+		t.Errorf("reasons = %+v, want the analyst's override with its reason", ev.Reasons)
+	}
 }
