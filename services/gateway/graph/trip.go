@@ -439,6 +439,11 @@ func (r *tripRoot) DecideTrip(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
+	// Who may decide at all is asked before the trip is read, so a caller
+	// who may not learns nothing about it.
+	if err := policy.DecideTrip(id, travel.ApprovalLevel); err != nil {
+		return nil, err
+	}
 	tid, err := parseID(args.Input.TripID, kindTrip, "tripId")
 	if err != nil {
 		return nil, err
@@ -447,12 +452,14 @@ func (r *tripRoot) DecideTrip(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
+	approve := args.Input.Decision == "APPROVE"
+	if t.Approval != nil && t.Approval.Status != "PENDING" && t.Approval.DecidedBy == id.Subject &&
+		(t.Approval.Status == "APPROVED") == approve && (t.Approval.Status == "APPROVED" || t.Approval.Status == "REJECTED") {
+		// The same decision again (a client retrying after a lost
+		// answer): answer as the first time, as the workflow would.
+		return r.payload(ctx, t, args.Input.ClientMutationID)
+	}
 	if t.Approval == nil || t.Approval.Status != "PENDING" {
-		// Not waiting: say so before asking who the caller is, as the
-		// workflow would.
-		if err := policy.DecideTrip(id, 4); err != nil && t.Approval == nil {
-			return nil, err
-		}
 		return nil, fault.New(fault.Conflict, "the trip is not waiting for a decision")
 	}
 	if err := policy.DecideTrip(id, t.Approval.Level); err != nil {
@@ -462,7 +469,7 @@ func (r *tripRoot) DecideTrip(ctx context.Context, args struct {
 		return nil, fault.New(fault.Internal, "deciding needs the workflow engine, which is not configured")
 	}
 	if _, err := r.approvals.Decide(ctx, tid, t.Approval.Round, travelwf.DecideRequest{
-		Actor: id.Subject, Roles: id.Roles, Approve: args.Input.Decision == "APPROVE", Note: deref(args.Input.Note, ""),
+		Actor: id.Subject, Roles: id.Roles, Approve: approve, Note: deref(args.Input.Note, ""),
 	}); err != nil {
 		return nil, err
 	}
@@ -521,7 +528,11 @@ func (x *tripResolver) Approval() *approvalResolver {
 	if x.t.Approval == nil {
 		return nil
 	}
-	return &approvalResolver{*x.t.Approval}
+	a := *x.t.Approval
+	if !x.purpose {
+		a.Note = "" // a decider's note is about the trip's purpose as much as its risk
+	}
+	return &approvalResolver{a}
 }
 
 func (x *tripResolver) loadSegments(ctx context.Context) ([]travel.Segment, error) {
@@ -547,6 +558,11 @@ func (x *tripResolver) Timeline(ctx context.Context) ([]*tripStepResolver, error
 	}
 	out := make([]*tripStepResolver, len(steps))
 	for i, s := range steps {
+		if !x.purpose {
+			// Notes quote the purpose (an approval request says what the
+			// trip is for); callers who may not see it get the steps only.
+			s.Note = ""
+		}
 		out[i] = &tripStepResolver{s}
 	}
 	return out, nil

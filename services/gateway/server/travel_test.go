@@ -284,7 +284,28 @@ func TestTravelTripApprovalStory(t *testing.T) {
 	if d := *submitted.Approval.Deadline; !d.After(time.Now()) || !d.Before(start) {
 		t.Errorf("approval deadline %v, want between now and departure %v", d, start)
 	}
-	waitAsked(t, s, trip.ID)
+	asked := waitAsked(t, s, trip.ID)
+
+	// The approval request's notes quote the purpose: a regional manager
+	// of the place reads the steps without them.
+	if !slices.ContainsFunc(asked.Timeline, func(st struct {
+		At          time.Time
+		Kind, Actor string
+		Note        string
+	}) bool {
+		return strings.Contains(st.Note, "Relief programme review")
+	}) {
+		t.Fatalf("the travel team's timeline %+v does not quote the purpose; the check below would prove nothing", asked.Timeline)
+	}
+	if v := readTrip(t, s, stacktest.AMERManager, trip.ID); v == nil || v.Purpose != nil || len(v.Timeline) != len(asked.Timeline) {
+		t.Errorf("the AMER manager reads the Haiti trip as %+v, want its steps without its purpose", v)
+	} else {
+		for _, st := range v.Timeline {
+			if st.Note != "" {
+				t.Errorf("the AMER manager sees the note %q of a %s step", st.Note, st.Kind)
+			}
+		}
+	}
 
 	// Level 4 is a global lead's decision, not the travel team's.
 	s.Unchanged(t, func() {
@@ -716,6 +737,7 @@ func TestTripVisibility(t *testing.T) {
 	if v := readTrip(t, s, stacktest.APACManager, f.tokyo.ID); v == nil || v.Purpose != nil || len(v.Segments) != 1 {
 		t.Errorf("the APAC manager reads the Tokyo trip as %+v, want it without its purpose", v)
 	}
+
 	var node struct{ Node *struct{ ID string } }
 	s.GW.Query(t, s.Token(t, stacktest.EMEAManager), `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": f.tokyo.ID}).Decode(t, &node)
 	if node.Node != nil {

@@ -41,22 +41,23 @@ func tripLane(m outbox.Message) string {
 	return "trip:" + ev.TripID
 }
 
-// advisoryChanged tells subscribers, then re-scores every trip the country
-// touches. Both are safe to repeat: a re-delivered row re-scores to the
-// same levels (nothing changes twice) and raises no incident twice.
+// advisoryChanged re-scores every trip the country touches, then tells
+// subscribers. A re-delivered row re-scores to the same levels (nothing
+// changes twice) and raises no incident twice.
 func (h *Handlers) advisoryChanged(ctx context.Context, m outbox.Message) error {
 	var c advisory.Change
 	if err := json.Unmarshal(m.Payload, &c); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	if err := advisory.Changes.Publish(ctx, h.Publisher, c); err != nil {
-		return err
+	// Re-scoring first: it is idempotent, so a failure retries it whole,
+	// and the stream event (which a retry would repeat) goes out once it
+	// has worked.
+	if h.Trips != nil {
+		if _, err := h.Trips.ReassessCountry(ctx, c.Country, fmt.Sprintf("advisory:%s v%d", c.Country, c.Version)); err != nil {
+			return err
+		}
 	}
-	if h.Trips == nil {
-		return nil
-	}
-	_, err := h.Trips.ReassessCountry(ctx, c.Country, fmt.Sprintf("advisory:%s v%d", c.Country, c.Version))
-	return err
+	return advisory.Changes.Publish(ctx, h.Publisher, c)
 }
 
 // reassessNear re-scores the trips near a located incident once its
