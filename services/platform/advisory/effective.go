@@ -32,6 +32,16 @@ type Change struct {
 	At            time.Time `json:"at"`
 }
 
+// AdviceChanged is the outbox payload (TopicAdvisoryAdviceChanged) for a
+// country whose advice changed while its effective level did not: a
+// source's areas or texts, an area override. Trips there are scored again
+// (an area's level counts for segments in it); nothing is streamed.
+type AdviceChanged struct {
+	Country string    `json:"country"`
+	Cause   string    `json:"cause"`
+	At      time.Time `json:"at"`
+}
+
 // Changes is the stream kind of Change. Subscribers filter by country, which
 // travels in the kind's region slot.
 var Changes = live.Kind[Change]{Name: "advisory.changed", Region: func(c Change) string { return c.Country }}
@@ -53,8 +63,9 @@ func lockCountries(ctx context.Context, tx pgx.Tx, sortedCodes []string) error {
 // recompute brings the effective level of each country up to date with its
 // override and its sources' current rows, inside tx. Each change of level or
 // rule bumps the version, adds a version row naming cause, and enqueues a
-// Change. It returns how many countries' levels moved.
-func recompute(ctx context.Context, tx pgx.Tx, codes []string, cause string) (int, error) {
+// Change. Countries in adviceChanged whose level and rule stay as they were
+// get an AdviceChanged instead. It returns how many countries' levels moved.
+func recompute(ctx context.Context, tx pgx.Tx, codes []string, cause string, adviceChanged []string) (int, error) {
 	codes = slices.Clone(codes)
 	slices.Sort(codes)
 	codes = slices.Compact(codes)
@@ -112,10 +123,23 @@ func recompute(ctx context.Context, tx pgx.Tx, codes []string, cause string) (in
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("advisory: read levels: %w", err)
 	}
+	b := &pgx.Batch{}
+	for _, code := range adviceChanged {
+		if slices.ContainsFunc(changes, func(c Change) bool { return c.Country == code }) {
+			continue // the Change makes trips there be scored again anyway
+		}
+		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicAdvisoryAdviceChanged, AdviceChanged{Country: code, Cause: cause, At: time.Now().UTC()}); err != nil {
+			return 0, err
+		}
+	}
 	if len(changes) == 0 {
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return 0, fmt.Errorf("advisory: record advice changes: %w", err)
+			}
+		}
 		return 0, nil
 	}
-	b := &pgx.Batch{}
 	moved := 0
 	for _, c := range changes {
 		var previous *int

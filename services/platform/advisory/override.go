@@ -144,7 +144,7 @@ func (s *Store) SetOverride(ctx context.Context, actor string, in OverrideInput)
 		if in.Area != "" {
 			cause += " for " + in.Area
 		}
-		_, err = recompute(ctx, tx, []string{in.Country}, cause)
+		_, err = recompute(ctx, tx, []string{in.Country}, cause, []string{in.Country})
 		return err
 	})
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 			}
 		}
 		swept = len(expired)
-		_, err = recompute(ctx, tx, codes, "override expired")
+		_, err = recompute(ctx, tx, codes, "override expired", codes)
 		return err
 	})
 	if err != nil {

@@ -129,11 +129,15 @@ func (s *Store) Apply(ctx context.Context, snap feed.Snapshot, fetchedAt time.Ti
 		}
 
 		codes := make([]string, 0, len(reports))
+		var changed []string
 		for _, r := range reports {
 			codes = append(codes, r.Country)
+			if !slices.Contains(same, r.Country) {
+				changed = append(changed, r.Country)
+			}
 		}
 		cause := fmt.Sprintf("source %s run at %s", snap.Source, fetchedAt.Format(time.RFC3339))
-		if sum.LevelsChanged, err = recompute(ctx, tx, codes, cause); err != nil {
+		if sum.LevelsChanged, err = recompute(ctx, tx, codes, cause, changed); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE advisory_sources SET last_attempt_at = now(), last_success_at = now(), last_error = '',

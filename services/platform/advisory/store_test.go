@@ -428,3 +428,42 @@ func TestConcurrentAppliesEndConsistent(t *testing.T) {
 		t.Errorf("version rows and change events differ in number")
 	}
 }
+
+// TestAreaChangeAtTheSameLevelIsAnnounced: a source that adds an area
+// (or an analyst an area override) changes no country's level, yet trips in
+// that area must be scored again; an unchanged snapshot announces nothing.
+func TestAreaChangeAtTheSameLevelIsAnnounced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.NewPool(t)
+	st := advisory.NewStore(pool)
+	kenya := report(feed.UKFCDO, "KE", feed.IncreasedCaution)
+	apply(t, st, snapshot(feed.UKFCDO, kenya, report(feed.UKFCDO, "FR", feed.Normal)), fetched)
+	advice := func() int {
+		return count(t, pool, `SELECT count(*) FROM outbox WHERE topic = $1`, outbox.TopicAdvisoryAdviceChanged)
+	}
+	if n := advice(); n != 0 {
+		t.Fatalf("first run announced %d advice changes, want none (every level moved: those are level changes)", n)
+	}
+
+	kenya.Areas = []feed.Area{{Name: "Lamu County", Level: feed.DoNotTravel, Text: "Advise against all travel to Lamu County."}}
+	sum := apply(t, st, snapshot(feed.UKFCDO, kenya, report(feed.UKFCDO, "FR", feed.Normal)), fetched.Add(time.Hour))
+	if sum.Changed != 1 || sum.LevelsChanged != 0 {
+		t.Fatalf("area run = %+v, want one changed report and no level change", sum)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM outbox WHERE topic = $1 AND payload->>'country' = 'KE'`, outbox.TopicAdvisoryAdviceChanged); n != 1 || advice() != 1 {
+		t.Fatalf("advice changes for KE = %d (all %d), want exactly one, for Kenya", n, advice())
+	}
+
+	apply(t, st, snapshot(feed.UKFCDO, kenya, report(feed.UKFCDO, "FR", feed.Normal)), fetched.Add(2*time.Hour))
+	if n := advice(); n != 1 {
+		t.Fatalf("the same snapshot again announced %d advice changes in all, want still 1", n)
+	}
+
+	if _, err := st.SetOverride(ctx, "analyst", advisory.OverrideInput{Country: "KE", Area: "Nairobi", Level: ptr(3), Reason: "demonstrations"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := advice(); n != 2 {
+		t.Fatalf("an area override announced %d advice changes in all, want 2", n)
+	}
+}

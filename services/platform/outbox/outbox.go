@@ -20,10 +20,12 @@ const (
 	TopicEscalationOpened  = "escalation.opened"
 	TopicEscalationChanged = "escalation.changed"
 	TopicIncidentOpened    = "incident.opened"
-	// Travel risk: a country's effective advisory level changed; a trip's
-	// risk changed; a trip needs (another round of) approval; a trip under
-	// approval was cancelled.
+	// Travel risk: a country's effective advisory level changed; what the
+	// sources or analysts say about it (areas, texts) changed at the same
+	// level; a trip's risk changed; a trip needs (another round of)
+	// approval; a trip under approval was cancelled.
 	TopicAdvisoryChanged       = "advisory.changed"
+	TopicAdvisoryAdviceChanged = "advisory.advice_changed"
 	TopicTripRiskChanged       = "trip.risk_changed"
 	TopicTripApprovalRequested = "trip.approval_requested"
 	TopicTripCancelled         = "trip.cancelled"

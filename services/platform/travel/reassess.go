@@ -403,7 +403,7 @@ func travellersAtRisk(t Trip, seg Segment, c countryAdvice, near []nearIncident,
 	var out []travellerAtRisk
 	if c.level() == 4 {
 		out = append(out, travellerAtRisk{tripID: t.ID, traveller: t.Traveller, segment: seg, severity: escalation.SEV2,
-			ref: fmt.Sprintf("trip:%s:country:%s:level4:v%d", t.ID, seg.Place.CountryCode, c.version),
+			ref: fmt.Sprintf("trip:%s:country:%s:level4:v%d", t.ID, seg.Place.CountryCode, c.period),
 			why: "(level 4 country)"})
 	}
 	for _, n := range near {

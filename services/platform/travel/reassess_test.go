@@ -267,6 +267,20 @@ func TestReassessCountry(t *testing.T) {
 	if n := len(d.travelIncident(deeRef)); n != 1 || total != 1 {
 		t.Errorf("three racing runs raised %d (counted %d) incidents for %s, want 1", n, total, deeRef)
 	}
+
+	// An analyst's override at the same level 4 changes the rule and the
+	// version, not the period the country has been at 4: nobody there is
+	// raised again.
+	d.exec(`INSERT INTO country_risk_versions (country_code, version, level, previous_level, rule, cause)
+		VALUES ('KE', 3, 4, 2, 'SOURCE_MAX', 'test'), ('KE', 4, 4, 4, 'OVERRIDE', 'test')`)
+	d.countryRisk("KE", 4, "OVERRIDE", 4)
+	sum, err = store.ReassessCountry(ctx, "KE", "advisory:KE v4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.IncidentsRaised != 0 || d.count(`SELECT count(*) FROM incidents WHERE source_type = 'TRAVEL'`) != 2 {
+		t.Errorf("a change of rule at level 4 raised %d more incidents (summary %+v), want none", sum.IncidentsRaised, sum)
+	}
 }
 
 func TestReassessCountryRefusesABadCode(t *testing.T) {

@@ -102,8 +102,11 @@ UNION ALL
 SELECT 'O', country_code::text, area, level, reason, '', NULL, 0
   FROM advisory_overrides WHERE country_code = ANY($1::char(2)[]) AND (expires_at IS NULL OR expires_at > $2)
 UNION ALL
-SELECT 'C', country_code::text, rule, level, '', '', NULL, version
-  FROM country_risk WHERE country_code = ANY($1::char(2)[])`
+SELECT 'C', r.country_code::text, r.rule, r.level, '', '', NULL,
+       CASE WHEN r.level = 4 THEN coalesce((SELECT max(v.version) FROM country_risk_versions v
+           WHERE v.country_code = r.country_code AND v.level = 4 AND v.previous_level IS DISTINCT FROM 4), r.version)
+       ELSE r.version END
+  FROM country_risk r WHERE r.country_code = ANY($1::char(2)[])`
 
 // sourceAdvice is one source's current advisory for a country.
 type sourceAdvice struct {
@@ -136,8 +139,11 @@ type countryAdvice struct {
 	// override is the country-wide analyst override in force, if any.
 	override *areaOverride
 	areas    []areaOverride
-	// effective is country_risk's level (0: no row) and version.
-	effective, version int
+	// effective is country_risk's level (0: no row); period is the version
+	// at which the country entered level 4 when it is there (a change of
+	// rule alone, source maximum to override at the same level, starts no
+	// new period), else its current version.
+	effective, period int
 }
 
 // level is the country part of a segment's level: an override in force
@@ -278,7 +284,7 @@ func readCountryAdvice(rows pgx.Rows, err error) (map[string]countryAdvice, erro
 				c.areas = append(c.areas, o)
 			}
 		case "C":
-			c.effective, c.version = level, version
+			c.effective, c.period = level, version
 		}
 		out[code] = c
 	}

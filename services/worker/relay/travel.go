@@ -26,6 +26,13 @@ func (h *Handlers) registerTravel(r *outbox.Relay) {
 		}
 		return "country:" + c.Country
 	})
+	r.HandleKeyed(outbox.TopicAdvisoryAdviceChanged, h.adviceChanged, func(m outbox.Message) string {
+		var c advisory.AdviceChanged
+		if json.Unmarshal(m.Payload, &c) != nil || c.Country == "" {
+			return ""
+		}
+		return "country:" + c.Country
+	})
 	r.HandleKeyed(outbox.TopicTripRiskChanged, h.tripRiskChanged, tripLane)
 	r.HandleKeyed(outbox.TopicTripApprovalRequested, h.tripApprovalRequested, tripLane)
 	r.HandleKeyed(outbox.TopicTripCancelled, h.tripCancelled, tripLane)
@@ -58,6 +65,20 @@ func (h *Handlers) advisoryChanged(ctx context.Context, m outbox.Message) error 
 		}
 	}
 	return advisory.Changes.Publish(ctx, h.Publisher, c)
+}
+
+// adviceChanged re-scores the trips of a country whose areas or texts
+// changed at the same level: an area's level counts for segments in it.
+func (h *Handlers) adviceChanged(ctx context.Context, m outbox.Message) error {
+	var c advisory.AdviceChanged
+	if err := json.Unmarshal(m.Payload, &c); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if h.Trips == nil {
+		return nil
+	}
+	_, err := h.Trips.ReassessCountry(ctx, c.Country, "advice:"+c.Country+" ("+c.Cause+")")
+	return err
 }
 
 // reassessNear re-scores the trips near a located incident once its
