@@ -128,6 +128,30 @@ func (s *Store) ReassessNear(ctx context.Context, incidentID uuid.UUID, cause st
 	return s.reassess(ctx, ids, cause, now)
 }
 
+// ReassessNearSite re-scores the trips near a site whose status opened or
+// closed an escalation: an open one counts as a located incident (kind
+// SITE_STATUS) for the segments within its radius.
+func (s *Store) ReassessNearSite(ctx context.Context, siteID uuid.UUID, cause string) (ReassessSummary, error) {
+	if err := fault.CheckText("cause", cause); err != nil {
+		return ReassessSummary{}, err
+	}
+	now := s.now()
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT t.id
+		  FROM sites site
+		 CROSS JOIN (SELECT max(radius_km) * 1000 AS metres FROM impact_radii WHERE asset_type = 'TRAVELLER') reach
+		  JOIN trip_segments s ON ST_DWithin(s.location, site.location, reach.metres)
+		  JOIN trips t ON t.id = s.trip_id
+		 WHERE site.id = $1 AND `+liveTrip+` ORDER BY t.id`, siteID, now)
+	if err != nil {
+		return ReassessSummary{}, fmt.Errorf("travel: trips near site %s: %w", siteID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return ReassessSummary{}, fmt.Errorf("travel: trips near site %s: %w", siteID, err)
+	}
+	return s.reassess(ctx, ids, cause, now)
+}
+
 // reassess scores the trips in batches, each in one transaction, and after
 // each batch makes sure every traveller found in danger right now has an
 // incident. Batches run on reassessWorkers connections at once: the work

@@ -431,3 +431,37 @@ func BenchmarkReassessCountry10k(b *testing.B) {
 		}
 	}
 }
+
+// TestReassessNearSite: a site's status escalating next to a hotel raises
+// the trip's risk; resolving it lowers it again.
+func TestReassessNearSite(t *testing.T) {
+	d := newRiskDB(t)
+	ctx := t.Context()
+	store := NewStore(d.pool)
+	d.user("ana", "Ana Lima")
+	now := time.Now()
+	trip := d.storeTrip("ana", StatusApproved, approvalRow{1, "NOT_REQUIRED", 1},
+		seg("HOTEL", "Nairobi", "KE", now.Add(24*time.Hour), 48*time.Hour, nairobi[0], nairobi[1]))
+	lat, lon := d.travel(nairobi[0], nairobi[1], 1, 90)
+	esc := d.siteEscalation("Nairobi Office", lat, lon, "CRITICAL", "LOCKDOWN", "SEV1")
+	var site uuid.UUID
+	if err := d.pool.QueryRow(ctx, `SELECT site_id FROM escalations WHERE id = $1`, esc).Scan(&site); err != nil {
+		t.Fatal(err)
+	}
+
+	sum, err := store.ReassessNearSite(ctx, site, "escalation opened")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d.tripState(trip); sum.Changed != 1 || s.level != 4 {
+		t.Fatalf("after the site's lockdown: summary %+v, trip %+v, want it at level 4", sum, s)
+	}
+
+	d.exec(`UPDATE escalations SET status = 'RESOLVED', resolved_at = now(), resolved_by = 'x' WHERE id = $1`, esc)
+	if _, err := store.ReassessNearSite(ctx, site, "escalation resolved"); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.tripState(trip); s.level != 1 {
+		t.Fatalf("after the lockdown was resolved the trip is at level %d, want 1", s.level)
+	}
+}

@@ -89,7 +89,10 @@ func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error
 	if err := json.Unmarshal(m.Payload, &ev); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	return h.start(ctx, ev.Escalation.WorkflowID, wf.WorkflowName, h.escalationInput(ev))
+	if err := h.start(ctx, ev.Escalation.WorkflowID, wf.WorkflowName, h.escalationInput(ev)); err != nil {
+		return err
+	}
+	return h.reassessNearEscalation(ctx, ev.Escalation)
 }
 
 func (h *Handlers) incidentOpened(ctx context.Context, m outbox.Message) error {
@@ -153,6 +156,12 @@ func (h *Handlers) escalationChanged(ctx context.Context, m outbox.Message) erro
 		var notFound *serviceerror.NotFound
 		if err != nil && !errors.As(err, &notFound) {
 			return fmt.Errorf("signal %s to %s: %w", ev.Signal, ev.Escalation.WorkflowID, err)
+		}
+	}
+	if ev.Escalation.Status == escalation.StatusResolved {
+		// What was happening there is over: trips near it lose the reason.
+		if err := h.reassessNearEscalation(ctx, ev.Escalation); err != nil {
+			return err
 		}
 	}
 	// Subscribers get the escalation; the signal was for the workflow.

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 
 	"meridian.dev/platform/advisory"
+	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/incident"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/travel"
@@ -90,6 +93,27 @@ func (h *Handlers) reassessNear(ctx context.Context, inc incident.Incident) erro
 		return nil
 	}
 	_, err := h.Trips.ReassessNear(ctx, inc.ID, "incident:"+inc.ID.String())
+	return err
+}
+
+// reassessNearEscalation re-scores the trips near what an escalation is
+// about when it opens or resolves: its incident (resolving the last of an
+// incident's escalations ends it) or its site's status.
+func (h *Handlers) reassessNearEscalation(ctx context.Context, e escalation.Escalation) error {
+	if h.Trips == nil {
+		return nil
+	}
+	cause := fmt.Sprintf("escalation:%s %s", e.ID, strings.ToLower(string(e.Status)))
+	var err error
+	switch {
+	case e.IncidentID != nil:
+		_, err = h.Trips.ReassessNear(ctx, *e.IncidentID, cause)
+		if errors.Is(err, incident.ErrNotFound) {
+			return nil
+		}
+	case e.SiteID != uuid.Nil:
+		_, err = h.Trips.ReassessNearSite(ctx, e.SiteID, cause)
+	}
 	return err
 }
 
