@@ -372,7 +372,7 @@ func (r *tripRoot) AddTripSegment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := r.trips.AddSegment(ctx, id.Subject, tid, args.Input.Segment.input())
+	t, _, err := r.trips.AddSegmentOnce(ctx, id.Subject, tid, args.Input.Segment.input(), deref(args.Input.ClientMutationID, ""))
 	if err != nil {
 		return nil, err
 	}

@@ -68,12 +68,13 @@ type createReceipt struct {
 // The operations a receipt remembers: the same clientMutationId sent with
 // another operation is refused rather than answered with the wrong trip.
 const (
-	createOperation = "createTrip"
-	importOperation = "importItinerary"
+	createOperation     = "createTrip"
+	importOperation     = "importItinerary"
+	addSegmentOperation = "addTripSegment"
 )
 
-// replayCreate returns the trip an earlier create with the same
-// clientMutationId made, if there was one.
+// replayCreate returns the trip an earlier create (or segment added) with
+// the same clientMutationId made, as it is now, if there was one.
 func (s *Store) replayCreate(ctx context.Context, actor, clientMutationID, operation string) (Trip, []Segment, bool, error) {
 	var r createReceipt
 	err := s.pool.QueryRow(ctx, `SELECT result FROM mutation_receipts WHERE subject = $1 AND client_mutation_id = $2
@@ -448,6 +449,20 @@ func approvalTier(level int) int {
 // at 3) goes back for approval in a new round; a pending round it replaces
 // is told to stop.
 func (s *Store) AddSegment(ctx context.Context, actor string, tripID uuid.UUID, in SegmentInput) (Trip, []Segment, error) {
+	return s.AddSegmentOnce(ctx, actor, tripID, in, "")
+}
+
+// AddSegmentOnce is AddSegment with a clientMutationId: a retry of the same
+// request answers with the trip as it is and adds nothing a second time.
+func (s *Store) AddSegmentOnce(ctx context.Context, actor string, tripID uuid.UUID, in SegmentInput, clientMutationID string) (Trip, []Segment, error) {
+	if err := fault.CheckText("clientMutationId", clientMutationID); err != nil {
+		return Trip{}, nil, err
+	}
+	if clientMutationID != "" {
+		if t, segs, ok, err := s.replayCreate(ctx, actor, clientMutationID, addSegmentOperation); ok || err != nil {
+			return t, segs, err
+		}
+	}
 	in, err := normalizeSegment(in, "segment")
 	if err != nil {
 		return Trip{}, nil, err
@@ -532,9 +547,22 @@ func (s *Store) AddSegment(ctx context.Context, actor string, tripID uuid.UUID, 
 		if trip, segs, err = loadTrip(ctx, tx, tripID, false); err != nil {
 			return err
 		}
+		if clientMutationID != "" {
+			if _, err := tx.Exec(ctx, `INSERT INTO mutation_receipts (subject, client_mutation_id, operation, result)
+				VALUES ($1, $2, $3, $4)`, actor, clientMutationID, addSegmentOperation, createReceipt{TripID: tripID}); err != nil {
+				return fmt.Errorf("travel: receipt: %w", err)
+			}
+		}
 		return audit.Record(ctx, tx, audit.Entry{Actor: actor, Action: "trip.add_segment", ObjectType: "Trip",
 			ObjectID: tripID.String(), Before: before, After: tripWithSegments{trip, segs}})
 	})
+	if clientMutationID != "" && postgres.IsUniqueViolation(err, "mutation_receipts_pkey") {
+		// A concurrent retry won the race: answer as it did.
+		if t, segs, ok, rerr := s.replayCreate(ctx, actor, clientMutationID, addSegmentOperation); ok || rerr != nil {
+			return t, segs, rerr
+		}
+		return Trip{}, nil, fault.Invalid("clientMutationId", "was already used for another mutation")
+	}
 	if err != nil {
 		return Trip{}, nil, err
 	}

@@ -610,3 +610,28 @@ func TestSegmentsAndGetMany(t *testing.T) {
 		t.Fatalf("GetMany = %v, %v", trips, err)
 	}
 }
+
+// TestAddSegmentOnceAddsOnce: a retried addTripSegment (same
+// clientMutationId) answers with the trip and adds nothing more.
+func TestAddSegmentOnceAddsOnce(t *testing.T) {
+	t.Parallel()
+	h := newTripsHarness(t)
+	ctx := context.Background()
+	trip, _, err := h.store.Create(ctx, "travel-team", NewTrip{Traveller: "alice", Segments: []SegmentInput{stay("HOTEL", "Nairobi", "KE", 10, 24)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, segs, err := h.store.AddSegmentOnce(ctx, "travel-team", trip.ID, stay("MEETING", "Nairobi", "KE", 14, 2), "add-meeting-1")
+		if err != nil {
+			t.Fatalf("AddSegmentOnce: %v", err)
+		}
+		if len(segs) != 2 {
+			t.Fatalf("the trip has %d segments after a retried add, want 2", len(segs))
+		}
+	}
+	if _, _, err := h.store.Create(ctx, "travel-team", NewTrip{Traveller: "alice", ClientMutationID: "add-meeting-1",
+		Segments: []SegmentInput{stay("HOTEL", "Nairobi", "KE", 10, 24)}}); fault.CodeOf(err) != fault.BadUserInput {
+		t.Fatalf("the same clientMutationId on createTrip: %v, want BAD_USER_INPUT", err)
+	}
+}
