@@ -575,7 +575,10 @@ func (s *Store) AddSegmentOnce(ctx context.Context, actor string, tripID uuid.UU
 func supersedeRound(ctx context.Context, tx pgx.Tx, t Trip, actor string, level int) error {
 	round := t.Approval.Round
 	note := fmt.Sprintf("round %d at level %d replaced: the trip's risk is now level %d", round, t.Approval.Level, level)
-	if err := appendStep(ctx, tx, t.ID, StepSuperseded, actor, note, fmt.Sprintf("trip:%s:round:%d:superseded", t.ID, round)); err != nil {
+	// The key is the one the round's workflow gives the CANCELLED step it
+	// records when told to stop, so the timeline shows the round ending
+	// once, as superseded.
+	if err := appendStep(ctx, tx, t.ID, StepSuperseded, actor, note, fmt.Sprintf("trip:%s:r%d:cancelled", t.ID, round)); err != nil {
 		return err
 	}
 	return outbox.Enqueue(ctx, tx, outbox.TopicTripCancelled, Cancelled{TripID: t.ID, Round: round, Actor: actor, Note: note,
