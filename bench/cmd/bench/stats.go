@@ -277,6 +277,9 @@ func yesNo(ok bool) string {
 // printTable prints the final side-by-side table.
 func printTable(out io.Writer, r *Report) {
 	fmt.Fprintln(out, "Results")
+	if r.Throughput == nil && r.Fanout == nil && r.Escalation == nil {
+		return // only Part 4 ran: its own table follows
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, " metric\t system\t raw baseline\t ratio\t target\t met?")
 	fmt.Fprintln(tw, " ------\t ------\t ------------\t -----\t ------\t ----")
