@@ -204,7 +204,7 @@ func (r *tripRoot) presences(ctx context.Context, scope policy.TripScope, found 
 	for _, p := range found {
 		ids = append(ids, p.TripID)
 	}
-	trips, err := r.tripLoader(ctx).fetchAll(ctx, ids)
+	trips, err := r.trips.GetMany(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -217,14 +217,6 @@ func (r *tripRoot) presences(ctx context.Context, scope policy.TripScope, found 
 		out = append(out, &presenceResolver{trip: r.resolver(t, scope), p: p})
 	}
 	return out, nil
-}
-
-type tripLoader struct{ r *tripRoot }
-
-func (r *tripRoot) tripLoader(context.Context) tripLoader { return tripLoader{r} }
-
-func (l tripLoader) fetchAll(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]travel.Trip, error) {
-	return l.r.trips.GetMany(ctx, ids)
 }
 
 // segmentsLoader batches the segments of every trip in one answer.
@@ -250,7 +242,7 @@ func (r *tripRoot) wantSegments(ctx context.Context, trips []travel.Trip) {
 	}
 }
 
-// people names travellers, in one directory read per answer.
+// person names a traveller, with one directory read per answer.
 func (r *tripRoot) person(ctx context.Context, subject string) *personResolver {
 	l := loaderFor(loadersOf(ctx), "person-names", nil, func(ctx context.Context, subjects []string) (map[string]string, error) {
 		return r.directory.Names(ctx, subjects)
