@@ -18,6 +18,7 @@ import (
 	"meridian.dev/gateway/stacktest"
 	"meridian.dev/platform/advisory/feed/feedserver"
 	"meridian.dev/platform/advisory/feed/fixtures"
+	"meridian.dev/platform/testenv"
 	feedswf "meridian.dev/workflows/feeds"
 )
 
@@ -445,10 +446,7 @@ func TestAdvisoryRefreshFromFeeds(t *testing.T) {
 	})
 
 	t.Run("the published feeds in shared/feeds are read end to end", func(t *testing.T) {
-		dir := filepath.Join("..", "..", "..", "..", "shared", "feeds")
-		if _, err := os.Stat(dir); err != nil {
-			t.Skipf("no shared feed samples at %s: the project's fixtures are covered above", dir)
-		}
+		dir := testenv.SharedFeeds(t)
 		for _, c := range []struct{ source, path, file, ctype string }{
 			{"US_STATE", feedserver.USStatePath, "us-state-rss.xml", "application/rss+xml; charset=utf-8"},
 			{"AU_SMARTRAVELLER", feedserver.AUPath, "au-smartraveller-destinations-export.json", "application/json"},

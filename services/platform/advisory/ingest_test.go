@@ -130,11 +130,8 @@ func TestIngesterRunSweepsExpiredOverrides(t *testing.T) {
 // shrink rather than taken as the world.
 func TestIngesterOverSharedFeeds(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join("..", "..", "..", "..", "shared", "feeds")
+	dir := testenv.SharedFeeds(t)
 	full, err := os.ReadFile(filepath.Join(dir, "us-state-rss.xml"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("no shared feeds at %s", dir)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package country
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/text/language"
+
+	"meridian.dev/platform/testenv"
 )
 
 func TestTableIsEveryISOCodeOnce(t *testing.T) {
@@ -403,15 +403,10 @@ func TestStateDeptGroup(t *testing.T) {
 	}
 }
 
-// sharedFeeds is the folder of real captures beside the repository.
-const sharedFeeds = "../../../../shared/feeds"
-
 // TestSharedFeedNames re-derives the names above from the real samples, so
 // a newer capture dropped into ../shared/feeds is checked too.
 func TestSharedFeedNames(t *testing.T) {
-	if _, err := os.Stat(sharedFeeds); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s is absent: the real-sample check needs it (the fixed lists above still ran)", sharedFeeds)
-	}
+	sharedFeeds := testenv.SharedFeeds(t)
 	read := func(name string) []byte {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(sharedFeeds, name))

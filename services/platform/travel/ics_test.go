@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/testenv"
 )
 
 // The fixtures are written in the shapes real exports have:
@@ -273,7 +274,7 @@ func TestSegmentKind(t *testing.T) {
 // the answer is segments or a BAD_USER_INPUT on ics, never a panic or an
 // internal error.
 func TestParseItineraryOverSharedFeeds(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "..", "shared", "feeds", "*.ics"))
+	files, _ := filepath.Glob(filepath.Join(testenv.SharedFeeds(t), "*.ics"))
 	if len(files) == 0 {
 		t.Skip("no .ics samples in ../shared/feeds")
 	}

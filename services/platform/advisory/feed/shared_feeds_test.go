@@ -2,8 +2,6 @@ package feed
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,19 +9,13 @@ import (
 	"time"
 
 	"meridian.dev/platform/country"
+	"meridian.dev/platform/testenv"
 )
-
-// sharedFeedsDir holds real captures of all four feeds, kept outside the
-// repository (their licences differ, and the project writes its own
-// fixtures); SOURCES.md there says where each came from.
-const sharedFeedsDir = "../../../../../shared/feeds"
 
 // TestSharedFeeds parses every real sample with the parsers the collectors
 // use, so a parser that only understands our own fixtures fails here.
 func TestSharedFeeds(t *testing.T) {
-	if _, err := os.Stat(sharedFeedsDir); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s is absent: the real feed captures are not on this machine (the fixture tests still ran)", sharedFeedsDir)
-	}
+	sharedFeedsDir := testenv.SharedFeeds(t)
 	read := func(t *testing.T, name string) []byte {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(sharedFeedsDir, name))

@@ -20,14 +20,11 @@ import (
 	"unicode/utf8"
 
 	"meridian.dev/platform/advisory/feed/fixtures"
+	"meridian.dev/platform/testenv"
 )
 
 // fetchedAt is when the tests pretend the fixtures were fetched.
 var fetchedAt = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-
-// realFeeds is the folder of real captures outside the repository; tests
-// that read it skip when it is absent.
-const realFeeds = "../../../../../shared/feeds"
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
@@ -40,10 +37,7 @@ func fixture(t testing.TB, name string) []byte {
 
 func realFeed(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(realFeeds, name))
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s not present: the real captures live outside the repository", name)
-	}
+	b, err := os.ReadFile(filepath.Join(testenv.SharedFeeds(t), name))
 	if err != nil {
 		t.Fatal(err)
 	}

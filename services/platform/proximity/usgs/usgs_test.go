@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"meridian.dev/platform/testenv"
 )
 
 // The fixtures live with the other feeds' (advisory/feed/fixtures, embedded
@@ -175,7 +177,7 @@ func TestParseCleansText(t *testing.T) {
 // TestParseSharedFeeds runs the parser over any USGS capture in the shared
 // feed folder (outside the repository), when there is one.
 func TestParseSharedFeeds(t *testing.T) {
-	matches, _ := filepath.Glob("../../../../../shared/feeds/*usgs*.geojson")
+	matches, _ := filepath.Glob(filepath.Join(testenv.SharedFeeds(t), "*usgs*.geojson"))
 	if len(matches) == 0 {
 		t.Skip("no USGS capture in ../shared/feeds")
 	}
