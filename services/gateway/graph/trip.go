@@ -295,6 +295,24 @@ func (r *tripRoot) manager(ctx context.Context) (auth.Identity, error) {
 	return id, policy.AllowTravel(id, policy.ManageTrips)
 }
 
+// onTrip applies change, as a caller who manages trips, to the trip tripID
+// names, and answers with the trip as it is then.
+func (r *tripRoot) onTrip(ctx context.Context, tripID graphql.ID, clientMutationID *string, change func(actor string, trip uuid.UUID) (travel.Trip, error)) (*tripPayload, error) {
+	id, err := r.manager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tid, err := parseID(tripID, kindTrip, "tripId")
+	if err != nil {
+		return nil, err
+	}
+	t, err := change(id.Subject, tid)
+	if err != nil {
+		return nil, err
+	}
+	return r.payload(ctx, t, clientMutationID)
+}
+
 func (r *tripRoot) payload(ctx context.Context, t travel.Trip, cmid *string) (*tripPayload, error) {
 	scope, err := r.scope(ctx)
 	if err != nil {
@@ -356,19 +374,10 @@ func (r *tripRoot) AddTripSegment(ctx context.Context, args struct {
 		ClientMutationID *string
 	}
 }) (*tripPayload, error) {
-	id, err := r.manager(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tid, err := parseID(args.Input.TripID, kindTrip, "tripId")
-	if err != nil {
-		return nil, err
-	}
-	t, _, err := r.trips.AddSegmentOnce(ctx, id.Subject, tid, args.Input.Segment.input(), deref(args.Input.ClientMutationID, ""))
-	if err != nil {
-		return nil, err
-	}
-	return r.payload(ctx, t, args.Input.ClientMutationID)
+	return r.onTrip(ctx, args.Input.TripID, args.Input.ClientMutationID, func(actor string, tid uuid.UUID) (travel.Trip, error) {
+		t, _, err := r.trips.AddSegmentOnce(ctx, actor, tid, args.Input.Segment.input(), deref(args.Input.ClientMutationID, ""))
+		return t, err
+	})
 }
 
 // CancelTrip resolves Mutation.cancelTrip.
@@ -379,19 +388,9 @@ func (r *tripRoot) CancelTrip(ctx context.Context, args struct {
 		ClientMutationID *string
 	}
 }) (*tripPayload, error) {
-	id, err := r.manager(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tid, err := parseID(args.Input.TripID, kindTrip, "tripId")
-	if err != nil {
-		return nil, err
-	}
-	t, err := r.trips.Cancel(ctx, id.Subject, tid, deref(args.Input.Note, ""))
-	if err != nil {
-		return nil, err
-	}
-	return r.payload(ctx, t, args.Input.ClientMutationID)
+	return r.onTrip(ctx, args.Input.TripID, args.Input.ClientMutationID, func(actor string, tid uuid.UUID) (travel.Trip, error) {
+		return r.trips.Cancel(ctx, actor, tid, deref(args.Input.Note, ""))
+	})
 }
 
 // SubmitTrip resolves Mutation.submitTrip.
@@ -401,19 +400,9 @@ func (r *tripRoot) SubmitTrip(ctx context.Context, args struct {
 		ClientMutationID *string
 	}
 }) (*tripPayload, error) {
-	id, err := r.manager(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tid, err := parseID(args.Input.TripID, kindTrip, "tripId")
-	if err != nil {
-		return nil, err
-	}
-	t, err := r.trips.Submit(ctx, id.Subject, tid)
-	if err != nil {
-		return nil, err
-	}
-	return r.payload(ctx, t, args.Input.ClientMutationID)
+	return r.onTrip(ctx, args.Input.TripID, args.Input.ClientMutationID, func(actor string, tid uuid.UUID) (travel.Trip, error) {
+		return r.trips.Submit(ctx, actor, tid)
+	})
 }
 
 // DecideTrip resolves Mutation.decideTrip: the approval workflow decides
