@@ -2,7 +2,6 @@ package escalation
 
 import (
 	"context"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -51,13 +50,7 @@ func newReplayer() worker.WorkflowReplayer {
 
 func TestReplayStoredHistories(t *testing.T) {
 	t.Parallel()
-	for _, file := range historytest.StoredFiles(t, "testdata", storedHistories...) {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			if err := historytest.Replay(newReplayer(), historytest.Load(t, file)); err != nil {
-				t.Fatalf("replaying %s against the current workflow code: %v", file, err)
-			}
-		})
-	}
+	historytest.ReplayStored(t, "testdata", newReplayer, storedHistories...)
 }
 
 // TestRecordHistories drives real escalations through a real worker (real

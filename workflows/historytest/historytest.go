@@ -73,6 +73,21 @@ func StoredFiles(t testing.TB, dir string, want ...string) []string {
 	return files
 }
 
+// ReplayStored replays every stored history in dir (failing when one of
+// want is missing, as StoredFiles does) against a fresh replayer from
+// newReplayer, one subtest per file: the body of a workflow package's
+// TestReplayStoredHistories.
+func ReplayStored(t *testing.T, dir string, newReplayer func() worker.WorkflowReplayer, want ...string) {
+	t.Helper()
+	for _, file := range StoredFiles(t, dir, want...) {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			if err := Replay(newReplayer(), Load(t, file)); err != nil {
+				t.Fatalf("replaying %s against the current workflow code: %v", file, err)
+			}
+		})
+	}
+}
+
 // Load reads a stored history. Each caller gets a history of its own: the
 // replayer rewrites payloads in place.
 func Load(t testing.TB, file string) *historypb.History {

@@ -1,7 +1,6 @@
 package travel
 
 import (
-	"path/filepath"
 	"testing"
 
 	"go.temporal.io/sdk/worker"
@@ -31,13 +30,7 @@ func newReplayer() worker.WorkflowReplayer {
 
 func TestReplayStoredHistories(t *testing.T) {
 	t.Parallel()
-	for _, file := range historytest.StoredFiles(t, "testdata", storedHistories...) {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			if err := historytest.Replay(newReplayer(), historytest.Load(t, file)); err != nil {
-				t.Fatalf("replaying %s against the current workflow code: %v", file, err)
-			}
-		})
-	}
+	historytest.ReplayStored(t, "testdata", newReplayer, storedHistories...)
 }
 
 // TestRecordHistories drives real rounds through a real worker (real
