@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"meridian.dev/platform/directory"
@@ -23,10 +22,6 @@ type Notifier struct {
 	Sender    *notify.Sender
 	Log       *slog.Logger
 }
-
-// notifyParallelism bounds the sends in flight: one slow receiver (10 s
-// time-out) must not hold up everyone else's.
-const notifyParallelism = 8
 
 // RiskRose tells the traveller and the whole travel team (every region:
 // a traveller abroad is everyone's concern) that a trip's risk rose, on
@@ -66,57 +61,22 @@ func (n *Notifier) RiskRose(ctx context.Context, ev RiskChanged) error {
 	}
 	note := riskRoseSentence(ev, travellerName)
 
-	type delivery struct {
-		person directory.Person
-		addr   notify.Address
-	}
-	var deliveries []delivery
-	var failures []error
-	for _, p := range people {
-		addrs, err := n.addressesOf(contacts[p.Subject])
-		if err != nil {
-			failures = append(failures, fmt.Errorf("%s: %w", p.Subject, err))
-			continue
-		}
-		for _, a := range addrs {
-			deliveries = append(deliveries, delivery{person: p, addr: a})
-		}
-	}
 	if len(people) < len(subjects) {
 		n.log().WarnContext(ctx, "travel: people to tell about a risk rise are not in the directory", "trip", ev.TripID,
 			"wanted", len(subjects), "found", len(people))
 	}
-
-	var mu sync.Mutex
-	sent := 0
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, notifyParallelism)
-	for _, d := range deliveries {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			page := notify.Page{
-				IdempotencyKey: fmt.Sprintf("trip:%s:risk:%d:%d:%s:%s", ev.TripID, ev.Level, ev.At.Unix(), d.person.Subject, d.addr.Channel),
-				Site:           ev.TripID.String(), SiteName: travellerName + "'s trip", Region: ev.Region,
-				Level: "TRAVEL RISK " + strconv.Itoa(ev.Level), TierName: "travel risk", Note: note,
-				Recipients: []directory.Person{d.person}, SentAt: time.Now().UTC(),
-				Topic:    "trip",
-				Headline: fmt.Sprintf("%s's trip rose from level %d to %d", travellerName, ev.PreviousLevel, ev.Level),
-				Action:   fmt.Sprintf("Trip %s. Review it in Meridian (trip, whoIsWhere).", ev.TripID),
-			}
-			err := n.Sender.Send(ctx, d.addr, page)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failures = append(failures, fmt.Errorf("%s by %s: %w", d.person.Subject, d.addr.Channel, err))
-				return
-			}
-			sent++
-		}()
-	}
-	wg.Wait()
+	told := n.Sender.Tell(ctx, people, contacts, func(p directory.Person, channel string) notify.Page {
+		return notify.Page{
+			IdempotencyKey: fmt.Sprintf("trip:%s:risk:%d:%d:%s:%s", ev.TripID, ev.Level, ev.At.Unix(), p.Subject, channel),
+			Site:           ev.TripID.String(), SiteName: travellerName + "'s trip", Region: ev.Region,
+			Level: "TRAVEL RISK " + strconv.Itoa(ev.Level), TierName: "travel risk", Note: note,
+			Recipients: []directory.Person{p}, SentAt: time.Now().UTC(),
+			Topic:    "trip",
+			Headline: fmt.Sprintf("%s's trip rose from level %d to %d", travellerName, ev.PreviousLevel, ev.Level),
+			Action:   fmt.Sprintf("Trip %s. Review it in Meridian (trip, whoIsWhere).", ev.TripID),
+		}
+	})
+	failures, sent := told.Failures, told.Sent
 	for _, err := range failures {
 		n.log().WarnContext(ctx, "travel: risk rise not delivered", "trip", ev.TripID, "level", ev.Level, "err", err)
 	}
@@ -124,28 +84,6 @@ func (n *Notifier) RiskRose(ctx context.Context, ev RiskChanged) error {
 		return fmt.Errorf("travel: nobody was told that trip %s rose to level %d: %w", ev.TripID, ev.Level, errors.Join(failures...))
 	}
 	return nil
-}
-
-// addressesOf picks where one person is told: every channel they have an
-// address of their own on, else the organisation's webhook.
-func (n *Notifier) addressesOf(c directory.Contacts) ([]notify.Address, error) {
-	own := notify.Addresses{Email: c.Email, WebhookURL: c.WebhookURL, SlackURL: c.SlackWebhookURL}
-	var out []notify.Address
-	for _, ch := range notify.Channels {
-		addr, err := n.Sender.Resolve(ch, own)
-		if err != nil || ch == notify.ChannelWebhook && !addr.Personal {
-			continue // the organisation's webhook is the fallback, below
-		}
-		out = append(out, addr)
-	}
-	if len(out) > 0 {
-		return out, nil
-	}
-	addr, err := n.Sender.Resolve(notify.ChannelWebhook, notify.Addresses{})
-	if err != nil {
-		return nil, err
-	}
-	return []notify.Address{addr}, nil
 }
 
 // riskRoseSentence is what people read: who, how far it rose, and why.
