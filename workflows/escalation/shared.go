@@ -89,6 +89,10 @@ type Input struct {
 	Posture      string `json:"posture"`
 	Note         string `json:"note"`
 	Policy       Policy `json:"policy"`
+	// RestrictedTo, when set, makes the escalation restricted (a duress):
+	// only its responders and global leads act on it, never handed off.
+	// Runs started before it existed have none, as their escalations do.
+	RestrictedTo []string `json:"restrictedTo,omitempty"`
 	// Resume carries the state across continue-as-new: the new run goes
 	// straight to waiting for the resolution.
 	Resume *State `json:"resume,omitempty"`

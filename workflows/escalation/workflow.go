@@ -301,7 +301,8 @@ func (w *run) mayAcknowledge(d Decision, seen premise) error {
 // the decision's caller may take action. Postgres asks the same Authority
 // when it decides without the workflow, so the two cannot disagree.
 func (w *run) mayAct(d Decision, action policy.Action) error {
-	a := esc.Authority{Region: w.in.Region, Tiers: w.in.Policy.Tiers, Tier: w.state.Tier, Paged: w.state.Paged}
+	a := esc.Authority{Region: w.in.Region, Tiers: w.in.Policy.Tiers, Tier: w.state.Tier, Paged: w.state.Paged,
+		RestrictedTo: w.in.RestrictedTo}
 	if err := a.Allow(auth.Identity{Subject: d.Actor, Roles: d.Roles, Regions: d.Regions}, action); err != nil {
 		return temporal.NewApplicationError(err.Error(), RejectForbidden)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/telemetry"
 )
 
@@ -23,10 +24,13 @@ type Entry struct {
 	ObjectID   string
 	Before     any
 	After      any
+	// RestrictedTo, when set, hides the entry from everyone but the people
+	// named and global leads (a duress incident's rows).
+	RestrictedTo []string
 }
 
-const insertSQL = `INSERT INTO audit_log (actor, action, object_type, object_id, before, after, trace_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`
+const insertSQL = `INSERT INTO audit_log (actor, action, object_type, object_id, before, after, trace_id, restricted_to)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
 // Queue adds the entry to a batch that runs inside the change's transaction.
 func Queue(ctx context.Context, b *pgx.Batch, e Entry) error {
@@ -63,7 +67,7 @@ func (e Entry) args(ctx context.Context) ([]any, error) {
 			return nil, fmt.Errorf("audit: encode after: %w", err)
 		}
 	}
-	return []any{e.Actor, e.Action, e.ObjectType, e.ObjectID, before, after, telemetry.TraceID(ctx)}, nil
+	return []any{e.Actor, e.Action, e.ObjectType, e.ObjectID, before, after, telemetry.TraceID(ctx), e.RestrictedTo}, nil
 }
 
 // Logged is one entry of the log as stored.
@@ -79,7 +83,7 @@ type Logged struct {
 	TraceID    string
 }
 
-// Filter narrows List; zero values match everything.
+// Filter narrows List; zero values match everything, but for Viewer.
 type Filter struct {
 	ObjectType string // with ObjectID: one object of a kind
 	ObjectID   string
@@ -87,6 +91,11 @@ type Filter struct {
 	Action     string
 	Since      time.Time // at or after
 	Until      time.Time // before
+	// Viewer is who reads. Restricted entries (Entry.RestrictedTo: a
+	// duress incident's trail) are left out unless they lead globally or
+	// are named in the entry: not even auditors and admins read them. The
+	// zero identity reads none.
+	Viewer auth.Identity
 }
 
 // Reader reads the log.
@@ -105,12 +114,16 @@ func (r *Reader) List(ctx context.Context, f Filter, first int, after int64) ([]
 	if !f.Until.IsZero() {
 		until = &f.Until
 	}
+	// Restricted rows are filtered here, not after the page is cut, so
+	// that pages stay full and cursors right.
 	rows, err := r.pool.Query(ctx, `SELECT id, at, actor, action, object_type, object_id, before, after, trace_id
 		FROM audit_log
 		WHERE ($1 = '' OR object_type = $1) AND ($2 = '' OR object_id = $2) AND ($3 = '' OR actor = $3)
 		AND ($4 = '' OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
 		AND ($7 = 0 OR id < $7)
-		ORDER BY id DESC LIMIT $8`, f.ObjectType, f.ObjectID, f.Actor, f.Action, since, until, after, first+1)
+		AND (restricted_to IS NULL OR $9::boolean OR $10::text = ANY(restricted_to))
+		ORDER BY id DESC LIMIT $8`, f.ObjectType, f.ObjectID, f.Actor, f.Action, since, until, after, first+1,
+		f.Viewer.HasRole(auth.RoleGlobalLead), f.Viewer.Subject)
 	if err != nil {
 		return nil, false, fmt.Errorf("audit: list: %w", err)
 	}

@@ -33,6 +33,19 @@ var ErrNotResponder = fault.New(fault.Forbidden, "only the people this escalatio
 // manages its region.
 var ErrNotOwner = fault.New(fault.Forbidden, "only the escalation's responders, the managers of its region, global leads and admins may do this")
 
+// ErrRestrictedResponder refuses someone acting on a restricted escalation
+// (a duress) whom it has not called on: its region's managers and admins
+// included.
+var ErrRestrictedResponder = fault.New(fault.Forbidden,
+	"a restricted escalation is acted on only by the people its tiers call on so far and global leads")
+
+// ErrRestrictedHandOff refuses every hand-off of a restricted escalation.
+// It is the escalation's nature, not the caller's rights, that refuses, and
+// a BAD_USER_INPUT is also what the workflow's hand-off activity passes on
+// without retrying.
+var ErrRestrictedHandOff = fault.Invalid("escalationId",
+	"a restricted escalation (a duress) stays with the detail's leader and the global leads: it cannot be handed off")
+
 // Authority is everything that decides who may act on one escalation, in
 // one place: the workflow's update validators build it from the workflow's
 // state, and Postgres-only paths (a decision while Temporal is down, a
@@ -47,6 +60,10 @@ type Authority struct {
 	Tier int
 	// Paged is everyone the owning region's tiers paged so far.
 	Paged []string
+	// RestrictedTo, when not nil, makes the escalation restricted (a
+	// duress, Escalation.RestrictedTo): only its responders and global
+	// leads act on it, and it is never handed off.
+	RestrictedTo []string
 }
 
 // Allow decides whether id may take action on the escalation.
@@ -60,9 +77,16 @@ type Authority struct {
 // 3 a.m. the first-tier manager who wakes up late must still be able to stop
 // the climb. Owners, who may also resolve, escalate now, hand off and add
 // notes, are the responders and the managers of the owning region.
+//
+// A restricted escalation has no owners beyond its responders and global
+// leads: an admin or a manager of its region who was not called on may not
+// touch it, and nobody hands it off.
 func (a Authority) Allow(id auth.Identity, action policy.Action) error {
 	if id.Subject == "" {
 		return auth.ErrUnauthenticated
+	}
+	if a.RestrictedTo != nil {
+		return a.allowRestricted(id, action)
 	}
 	if id.HasRole(auth.RoleGlobalLead) || id.HasRole(auth.RoleAdmin) || a.responds(id) {
 		return nil
@@ -77,6 +101,18 @@ func (a Authority) Allow(id auth.Identity, action policy.Action) error {
 		return ErrNotOwner
 	}
 	return fmt.Errorf("%w: %s", policy.ErrForbidden, action)
+}
+
+func (a Authority) allowRestricted(id auth.Identity, action policy.Action) error {
+	switch {
+	case action == ActHandOff:
+		return ErrRestrictedHandOff
+	case action != ActAcknowledge && action != ActResolve && action != ActEscalateNow && action != ActNote:
+		return fmt.Errorf("%w: %s", policy.ErrForbidden, action)
+	case id.HasRole(auth.RoleGlobalLead) || a.responds(id):
+		return nil
+	}
+	return ErrRestrictedResponder
 }
 
 // responds reports whether id is among the people the tiers reached so far
@@ -107,7 +143,7 @@ func authorityOf(ctx context.Context, q querier, e Escalation) (Authority, error
 	if err != nil {
 		return Authority{}, err
 	}
-	a := Authority{Region: e.Region, Tiers: policy.Tiers, Tier: int(e.Tier)}
+	a := Authority{Region: e.Region, Tiers: policy.Tiers, Tier: int(e.Tier), RestrictedTo: e.RestrictedTo}
 	// Only the owning region's pages count: a hand-off passes the escalation
 	// on, and the people the giving region paged no longer answer for it.
 	// A PAGED step lists its tier's people; a delivery names its one person
@@ -161,6 +197,26 @@ func (s *Store) Allow(ctx context.Context, caller auth.Identity, id uuid.UUID, a
 		return Escalation{}, err
 	}
 	return e, a.Allow(caller, action)
+}
+
+// Guard is what the API asks before it acts on an escalation for caller,
+// before any workflow is asked: ErrNotFound when the escalation does not
+// exist for them (unknown, or restricted and out of their sight, which
+// must answer alike), and for a restricted escalation its Authority's
+// answer, so a caller who may not see it learns nothing from the
+// workflow's refusal. Runs started before escalations carried their
+// restriction in the workflow's input rely on this check; an ordinary
+// escalation is left to the workflow's validators.
+func (s *Store) Guard(ctx context.Context, caller auth.Identity, id uuid.UUID, action policy.Action) error {
+	e, err := s.GetAs(ctx, caller, id)
+	if err != nil || !e.Restricted() {
+		return err
+	}
+	a, err := authorityOf(ctx, s.pool, e)
+	if err != nil {
+		return err
+	}
+	return a.Allow(caller, action)
 }
 
 // ValidateNote checks the note a decision or a hand-off carries.

@@ -9,6 +9,7 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/fault"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/policy"
 )
 
@@ -162,4 +163,129 @@ func TestNoteTextPostgresCannotStore(t *testing.T) {
 		}
 	}
 	e.wantUnchanged(t, before)
+}
+
+// TestAuthorityOfARestrictedEscalation: a restricted escalation (a duress)
+// is acted on by the people its tiers called on so far and by global
+// leads; admins and its region's managers, who own an ordinary escalation,
+// do not; nobody hands it off.
+func TestAuthorityOfARestrictedEscalation(t *testing.T) {
+	tiers := []escalation.Tier{
+		{Name: "leader", Targets: []escalation.Target{{Kind: escalation.TargetUser, Subject: "pa-liam"}}},
+		{Name: "global leads", Targets: []escalation.Target{{Kind: escalation.TargetRole, Role: auth.RoleGlobalLead}}},
+	}
+	restricted := func(tier int, paged ...string) escalation.Authority {
+		return escalation.Authority{Region: "EMEA", Tiers: tiers, Tier: tier, Paged: paged, RestrictedTo: []string{"pa-liam"}}
+	}
+	leader := person("pa-liam", []string{auth.RoleProtectionAgent})
+	admin := person("ad-adam", []string{auth.RoleAdmin}, "AMER", "EMEA", "APAC")
+	emea := person("rm-emea-emil", manager, "EMEA")
+	acting := []policy.Action{escalation.ActAcknowledge, escalation.ActResolve, escalation.ActEscalateNow, escalation.ActNote}
+	cases := []struct {
+		name string
+		a    escalation.Authority
+		who  auth.Identity
+		want error // for every action but a hand-off
+	}{
+		{"the leader, paged by tier 1 (USER)", restricted(1, "pa-liam"), leader, nil},
+		{"a global lead, before any page", restricted(0), person("gl-ada", lead), nil},
+		{"the leader before tier 1 paged them", restricted(0), leader, escalation.ErrRestrictedResponder},
+		{"an admin of every region", restricted(2, "pa-liam", "gl-ada"), admin, escalation.ErrRestrictedResponder},
+		{"a manager of its region", restricted(2, "pa-liam", "gl-ada"), emea, escalation.ErrRestrictedResponder},
+		{"an auditor", restricted(1, "pa-liam"), person("au-aude", []string{auth.RoleAuditor}), escalation.ErrRestrictedResponder},
+		{"another agent", restricted(1, "pa-liam"), person("pa-petra", []string{auth.RoleProtectionAgent}), escalation.ErrRestrictedResponder},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, action := range acting {
+				if err := c.a.Allow(c.who, action); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+					t.Errorf("Allow(%s, %s) = %v, want %v", c.who.Subject, action, err, c.want)
+				}
+			}
+			err := c.a.Allow(c.who, escalation.ActHandOff)
+			if !errors.Is(err, escalation.ErrRestrictedHandOff) || fault.CodeOf(err) != fault.BadUserInput {
+				t.Errorf("hand-off by %s = %v, want ErrRestrictedHandOff", c.who.Subject, err)
+			}
+		})
+	}
+	// The same escalation unrestricted: the admin and the region's manager
+	// own it, which is what the restriction takes away.
+	ordinary := restricted(2, "pa-liam", "gl-ada")
+	ordinary.RestrictedTo = nil
+	for _, who := range []auth.Identity{admin, emea} {
+		if err := ordinary.Allow(who, escalation.ActResolve); err != nil {
+			t.Errorf("unrestricted, %s may resolve: %v", who.Subject, err)
+		}
+	}
+}
+
+// TestRestrictedEscalationInPostgres: Postgres answers with the same
+// restricted Authority (a decision while the workflow is out of reach, a
+// note, the API's Guard), refuses every hand-off, and a refusal writes
+// nothing; the audit rows of what it accepts carry the restriction.
+func TestRestrictedEscalationInPostgres(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	_, escs, err := incident.NewStore(e.pool).Raise(ctx, "meridian", incident.New{Title: "Duress: detail D-1", Severity: escalation.SEV1,
+		Kind: "DURESS", SourceType: "PROTECTION", Regions: []string{"EMEA"}, RestrictedTo: []string{"pa-liam"},
+		Policy: &escalation.Policy{Name: "duress", Severity: escalation.SEV1, Tiers: []escalation.Tier{
+			{Name: "leader", Wait: 2 * time.Second, Targets: []escalation.Target{{Kind: escalation.TargetUser, Subject: "pa-liam"}}},
+			{Name: "global leads", Wait: 2 * time.Second, Targets: []escalation.Target{{Kind: escalation.TargetRole, Role: auth.RoleGlobalLead}}},
+		}}}, func([]string) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	esc := escs[0]
+	leader := person("pa-liam", []string{auth.RoleProtectionAgent})
+	admin := person("ad-adam", []string{auth.RoleAdmin}, "AMER", "EMEA", "APAC")
+	emea := person("rm-emea-emil", manager, "EMEA")
+
+	before := e.rows(t)
+	for _, who := range []auth.Identity{admin, emea} {
+		if _, err := e.escs.Decide(ctx, who, esc.ID, escalation.SignalResolve, "", escalation.DecisionOptions{}); !errors.Is(err, escalation.ErrRestrictedResponder) {
+			t.Errorf("%s resolved in Postgres: %v", who.Subject, err)
+		}
+		if _, err := e.escs.AddNote(ctx, who, esc.ID, "looking", ""); !errors.Is(err, escalation.ErrRestrictedResponder) {
+			t.Errorf("%s added a note: %v", who.Subject, err)
+		}
+		// Out of their sight, it is not there at all.
+		if err := e.escs.Guard(ctx, who, esc.ID, escalation.ActResolve); !errors.Is(err, escalation.ErrNotFound) {
+			t.Errorf("Guard for %s = %v, want ErrNotFound", who.Subject, err)
+		}
+	}
+	// The leader it is restricted to sees it, but acts once tier 1 paged them.
+	if err := e.escs.Guard(ctx, leader, esc.ID, escalation.ActAcknowledge); !errors.Is(err, escalation.ErrRestrictedResponder) {
+		t.Errorf("Guard for the leader before the page = %v", err)
+	}
+	for _, who := range []auth.Identity{leader, person("gl-ada", lead)} {
+		if _, _, err := e.escs.HandOff(ctx, who.Subject, esc.ID, "APAC", "shift change"); !errors.Is(err, escalation.ErrRestrictedHandOff) {
+			t.Errorf("Store.HandOff by %s = %v, want ErrRestrictedHandOff", who.Subject, err)
+		}
+		if err := e.escs.Guard(ctx, who, esc.ID, escalation.ActHandOff); !errors.Is(err, escalation.ErrRestrictedHandOff) {
+			t.Errorf("Guard(hand-off) for %s = %v, want ErrRestrictedHandOff", who.Subject, err)
+		}
+	}
+	if _, err := e.escs.Allow(ctx, admin, esc.ID, escalation.ActEscalateNow); !errors.Is(err, escalation.ErrRestrictedResponder) {
+		t.Errorf("Store.Allow (the path while the workflow is unreachable) for the admin = %v", err)
+	}
+	e.wantUnchanged(t, before)
+
+	if err := e.escs.RecordStep(ctx, escalation.Step{EscalationID: esc.ID, Kind: escalation.KindPaged, Actor: "meridian", Tier: 1,
+		DedupeKey: esc.ID.String() + ":t1", Recipients: []string{"pa-liam"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.escs.Guard(ctx, leader, esc.ID, escalation.ActAcknowledge); err != nil {
+		t.Fatalf("Guard for the paged leader = %v", err)
+	}
+	if _, err := e.escs.Decide(ctx, leader, esc.ID, escalation.SignalAcknowledge, "with the principal", escalation.DecisionOptions{}); err != nil {
+		t.Fatalf("the paged leader acknowledges: %v", err)
+	}
+	if _, err := e.escs.AddNote(ctx, person("gl-ada", lead), esc.ID, "police on the way", ""); err != nil {
+		t.Fatalf("a global lead adds a note: %v", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE object_id = $1 AND action IN ('escalation.acknowledge', 'escalation.note')
+		AND restricted_to = ARRAY['pa-liam']`, esc.ID.String()); n != 2 {
+		t.Fatalf("%d restricted audit rows for the acknowledgement and the note, want 2", n)
+	}
 }

@@ -91,7 +91,15 @@ type Escalation struct {
 	// PolicyID names the written policy frozen into the escalation for its
 	// owning region; nil for the built-in default.
 	PolicyID *uuid.UUID `json:"policyId,omitempty"`
+	// RestrictedTo, when set, is who besides global leads may see the
+	// escalation (its incident's list): never streamed, never listed to
+	// others.
+	RestrictedTo []string `json:"restrictedTo,omitempty"`
 }
+
+// Restricted reports whether the escalation is restricted (RestrictedTo is
+// set, as restricted_to IS NOT NULL in SQL).
+func (e Escalation) Restricted() bool { return e.RestrictedTo != nil }
 
 // TimelineEntry is one step of an escalation.
 type TimelineEntry struct {
@@ -162,13 +170,13 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const columns = `id, site_id, region, status, tier, trigger_level, trigger_posture, acknowledged_by, started_at, workflow_id,
-	severity, policy_name, policy_version, disposition, incident_id, policy_id`
+	severity, policy_name, policy_version, disposition, incident_id, policy_id, restricted_to`
 
 func scan(row pgx.Row) (Escalation, error) {
 	var e Escalation
 	var site uuid.NullUUID
 	err := row.Scan(&e.ID, &site, &e.Region, &e.Status, &e.Tier, &e.TriggerLevel, &e.TriggerPosture,
-		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition, &e.IncidentID, &e.PolicyID)
+		&e.AcknowledgedBy, &e.StartedAt, &e.WorkflowID, &e.Severity, &e.PolicyName, &e.PolicyVersion, &e.Disposition, &e.IncidentID, &e.PolicyID, &e.RestrictedTo)
 	e.SiteID = site.UUID // uuid.Nil for an incident's escalation without a site
 	return e, err
 }
@@ -204,6 +212,9 @@ type opening struct {
 	region, level, posture string
 	severity               Severity
 	actor, note            string
+	// policy, when set, is frozen instead of the region's policy in force.
+	policy       *Policy
+	restrictedTo []string
 }
 
 // open inserts an escalation with the policy in force for its region and
@@ -215,8 +226,10 @@ func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error
 	if err != nil {
 		return Escalation{}, nil, fmt.Errorf("escalation: new id: %w", err)
 	}
-	policy, err := CurrentPolicy(ctx, tx, o.region, o.severity)
-	if err != nil {
+	var policy Policy
+	if o.policy != nil {
+		policy = *o.policy
+	} else if policy, err = CurrentPolicy(ctx, tx, o.region, o.severity); err != nil {
 		return Escalation{}, nil, err
 	}
 	var frozen *Policy
@@ -224,9 +237,9 @@ func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error
 		frozen = &policy
 	}
 	esc, err := scan(tx.QueryRow(ctx, `INSERT INTO escalations (id, site_id, incident_id, region, trigger_level, trigger_posture,
-		workflow_id, severity, policy_name, policy_version, policy_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+columns, id, o.site, o.incident, o.region, o.level, o.posture,
-		WorkflowID(id), string(o.severity), policy.Name, policy.Version, policyIDOf(policy)))
+		workflow_id, severity, policy_name, policy_version, policy_id, restricted_to)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING `+columns, id, o.site, o.incident, o.region, o.level, o.posture,
+		WorkflowID(id), string(o.severity), policy.Name, policy.Version, policyIDOf(policy), o.restrictedTo))
 	if err != nil {
 		return Escalation{}, nil, fmt.Errorf("escalation: insert: %w", err)
 	}
@@ -234,7 +247,7 @@ func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error
 	b.Queue(`INSERT INTO escalation_timeline (escalation_id, at, kind, actor, note) VALUES ($1, $2, $3, $4, $5)`,
 		esc.ID, esc.StartedAt, KindOpened, o.actor, o.note)
 	if err := audit.Queue(ctx, b, audit.Entry{Actor: o.actor, Action: "escalation.open", ObjectType: "Escalation",
-		ObjectID: esc.ID.String(), After: esc}); err != nil {
+		ObjectID: esc.ID.String(), After: esc, RestrictedTo: o.restrictedTo}); err != nil {
 		return Escalation{}, nil, err
 	}
 	if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: esc}); err != nil {
@@ -246,18 +259,55 @@ func open(ctx context.Context, tx pgx.Tx, o opening) (Escalation, *Policy, error
 	return esc, frozen, nil
 }
 
+// IncidentOpening is one region's escalation of an incident.
+type IncidentOpening struct {
+	Incident           uuid.UUID
+	Region             string
+	Severity           Severity
+	Title, Kind, Actor string
+	// Policy, when set, is the incident's own (SaveIncidentPolicy), frozen
+	// instead of the region's policy in force.
+	Policy       *Policy
+	RestrictedTo []string
+}
+
 // OpenForIncident opens the escalation of one region of an incident, inside
 // the caller's transaction, and returns what the relay needs to start it.
-func OpenForIncident(ctx context.Context, tx pgx.Tx, incidentID uuid.UUID, region string, sev Severity, title, kind, actor string) (OpenedEvent, error) {
-	esc, frozen, err := open(ctx, tx, opening{incident: &incidentID, region: region, level: string(sev), posture: kind,
-		severity: sev, actor: actor, note: fmt.Sprintf("%s %s: %s", sev, kind, title)})
+func OpenForIncident(ctx context.Context, tx pgx.Tx, o IncidentOpening) (OpenedEvent, error) {
+	esc, frozen, err := open(ctx, tx, opening{incident: &o.Incident, region: o.Region, level: string(o.Severity), posture: o.Kind,
+		severity: o.Severity, actor: o.Actor, note: fmt.Sprintf("%s %s: %s", o.Severity, o.Kind, o.Title),
+		policy: o.Policy, restrictedTo: o.RestrictedTo})
 	if err != nil {
 		return OpenedEvent{}, err
 	}
-	return OpenedEvent{Escalation: esc, Policy: frozen, SiteName: title, Note: title}, nil
+	return OpenedEvent{Escalation: esc, Policy: frozen, SiteName: o.Title, Note: o.Title}, nil
 }
 
-// Get returns one escalation.
+// ViewerArgs are the named arguments the visibility conditions (see
+// visible and PagedSQL) read: who is looking, and whether they lead
+// globally. The zero identity sees no restricted row.
+func ViewerArgs(viewer auth.Identity) pgx.NamedArgs {
+	return pgx.NamedArgs{"viewer": viewer.Subject, "global_lead": viewer.HasRole(auth.RoleGlobalLead)}
+}
+
+// PagedSQL is the SQL condition that the viewer (ViewerArgs) was paged
+// about the escalation whose ID is the SQL expression escalationID: a PAGED
+// step lists them, or a delivery names them.
+func PagedSQL(escalationID string) string {
+	return `EXISTS (SELECT 1 FROM escalation_timeline t WHERE t.escalation_id = ` + escalationID + `
+		AND (@viewer::text = ANY(t.recipients) OR t.recipient = @viewer::text))`
+}
+
+// visible is the SQL condition under which the viewer (ViewerArgs) sees
+// the escalation row e. A restricted escalation (a duress) is seen by
+// global leads, the people it is restricted to and the people its tiers
+// paged; for anybody else it does not exist, admins, auditors and its
+// region's managers included. Lists filter with it in SQL so that their
+// pages stay full and their cursors right.
+var visible = `(e.restricted_to IS NULL OR @global_lead::boolean OR @viewer::text = ANY(e.restricted_to) OR ` + PagedSQL("e.id") + `)`
+
+// Get returns one escalation, restricted or not: for the engine and the
+// domains. The API reads with GetAs.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (Escalation, error) {
 	e, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM escalations WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -269,22 +319,52 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (Escalation, error) {
 	return e, nil
 }
 
-// ForIncident returns an incident's escalations, one per region.
+// GetAs returns one escalation as viewer may see it: ErrNotFound, as for
+// an unknown ID, when it is restricted and out of their sight.
+func (s *Store) GetAs(ctx context.Context, viewer auth.Identity, id uuid.UUID) (Escalation, error) {
+	args := ViewerArgs(viewer)
+	args["id"] = id
+	e, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM escalations e WHERE e.id = @id AND `+visible, args))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Escalation{}, ErrNotFound
+	}
+	if err != nil {
+		return Escalation{}, fmt.Errorf("escalation: get %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// ForIncident returns an incident's escalations, one per region, restricted
+// or not: for the engine and the domains. The API reads with ForIncidentAs.
 func (s *Store) ForIncident(ctx context.Context, incidentID uuid.UUID) ([]Escalation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations WHERE incident_id = $1 ORDER BY region`, incidentID)
+	return s.forIncident(ctx, auth.Identity{}, incidentID, "TRUE")
+}
+
+// ForIncidentAs returns the incident's escalations viewer may see.
+func (s *Store) ForIncidentAs(ctx context.Context, viewer auth.Identity, incidentID uuid.UUID) ([]Escalation, error) {
+	return s.forIncident(ctx, viewer, incidentID, visible)
+}
+
+func (s *Store) forIncident(ctx context.Context, viewer auth.Identity, incidentID uuid.UUID, condition string) ([]Escalation, error) {
+	args := ViewerArgs(viewer)
+	args["incident"] = incidentID
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations e WHERE e.incident_id = @incident AND `+condition+` ORDER BY e.region`, args)
 	if err != nil {
 		return nil, fmt.Errorf("escalation: for incident: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Escalation, error) { return scan(r) })
 }
 
-// Filter narrows List. Zero values match everything.
+// Filter narrows List. Zero values match everything, but for Viewer.
 type Filter struct {
 	Region   string
 	Status   Status
 	Severity Severity
 	Since    time.Time // started at or after
 	Until    time.Time // started before
+	// Viewer is who lists: the restricted escalations they may not see are
+	// left out. The zero identity sees none of them.
+	Viewer auth.Identity
 }
 
 // List returns escalations newest first. The cursor is the last seen ID:
@@ -305,11 +385,15 @@ func (s *Store) List(ctx context.Context, f Filter, first int, after string) ([]
 	if !f.Until.IsZero() {
 		until = &f.Until
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations
-		WHERE ($1 = '' OR region = $1) AND ($2 = '' OR status = $2) AND ($3::uuid IS NULL OR id < $3)
-		AND ($5 = '' OR severity = $5) AND ($6::timestamptz IS NULL OR started_at >= $6)
-		AND ($7::timestamptz IS NULL OR started_at < $7)
-		ORDER BY id DESC LIMIT $4`, f.Region, string(f.Status), afterID, first+1, string(f.Severity), since, until)
+	args := ViewerArgs(f.Viewer)
+	args["region"], args["status"], args["severity"] = f.Region, string(f.Status), string(f.Severity)
+	args["after"], args["since"], args["until"], args["limit"] = afterID, since, until, first+1
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM escalations e
+		WHERE (@region::text = '' OR e.region = @region) AND (@status::text = '' OR e.status = @status)
+		AND (@after::uuid IS NULL OR e.id < @after) AND (@severity::text = '' OR e.severity = @severity)
+		AND (@since::timestamptz IS NULL OR e.started_at >= @since) AND (@until::timestamptz IS NULL OR e.started_at < @until)
+		AND `+visible+`
+		ORDER BY e.id DESC LIMIT @limit`, args)
 	if err != nil {
 		return nil, false, fmt.Errorf("escalation: list: %w", err)
 	}
@@ -331,7 +415,9 @@ type Stats struct {
 }
 
 // Stats summarises the escalations started since the instant, in region
-// (every region when empty).
+// (every region when empty). Restricted escalations are left out for
+// everyone, global leads included: a count or a percentile that moved
+// would tell someone not cleared that a duress is under way.
 func (s *Store) Stats(ctx context.Context, region string, since time.Time) (Stats, error) {
 	var st Stats
 	var ack50, ack90, res50, res90 *float64
@@ -340,7 +426,7 @@ func (s *Store) Stats(ctx context.Context, region string, since time.Time) (Stat
 		percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM acknowledged_at - started_at)),
 		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - started_at)),
 		percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - started_at))
-		FROM escalations WHERE ($1 = '' OR region = $1) AND started_at >= $2`, region, since).
+		FROM escalations WHERE ($1 = '' OR region = $1) AND started_at >= $2 AND restricted_to IS NULL`, region, since).
 		Scan(&st.Opened, &st.Acknowledged, &st.Resolved, &ack50, &ack90, &res50, &res90)
 	if err != nil {
 		return Stats{}, fmt.Errorf("escalation: stats: %w", err)
@@ -480,7 +566,7 @@ func (s *Store) transition(ctx context.Context, actor string, id uuid.UUID, note
 		}
 		b.Queue(`INSERT INTO escalation_timeline (escalation_id, kind, actor, note) VALUES ($1, $2, $3, $4)`, id, kind, actor, stepNote)
 		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: action, ObjectType: "Escalation",
-			ObjectID: id.String(), Before: before, After: after}); err != nil {
+			ObjectID: id.String(), Before: before, After: after, RestrictedTo: before.RestrictedTo}); err != nil {
 			return err
 		}
 		changed := ChangedEvent{Escalation: after, Signal: signal, Actor: actor, Note: note}
@@ -546,7 +632,7 @@ func (s *Store) AddNote(ctx context.Context, caller auth.Identity, id uuid.UUID,
 		}
 		b := &pgx.Batch{}
 		if err := audit.Queue(ctx, b, audit.Entry{Actor: actor, Action: "escalation.note", ObjectType: "Escalation",
-			ObjectID: id.String(), After: map[string]string{"note": note}}); err != nil {
+			ObjectID: id.String(), After: map[string]string{"note": note}, RestrictedTo: e.RestrictedTo}); err != nil {
 			return err
 		}
 		if err := outbox.QueueEnqueue(ctx, b, outbox.TopicEscalationChanged, ChangedEvent{Escalation: e}); err != nil {
@@ -576,6 +662,11 @@ func (s *Store) HandOff(ctx context.Context, actor string, id uuid.UUID, toRegio
 		}
 		if before.Status == StatusResolved {
 			return ErrAlreadyResolved
+		}
+		if before.Restricted() {
+			// The workflow's validators do not know the restriction; this
+			// refusal reaches its caller through the hand-off activity.
+			return ErrRestrictedHandOff
 		}
 		if before.Region == toRegion {
 			return nil // an earlier attempt already handed it off

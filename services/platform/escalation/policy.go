@@ -105,7 +105,13 @@ func DefaultPolicy(region string, sev Severity, tierWait time.Duration) Policy {
 }
 
 // Validate checks a policy before it is saved.
-func (p *Policy) Validate() error {
+func (p *Policy) Validate() error { return p.validate(time.Minute) }
+
+// validate checks the policy with tiers waiting at least minWait: people
+// write policies in minutes; a domain raising an incident under its own
+// policy takes its waits from the worker's configuration, as the default
+// policy does, which tests set to seconds.
+func (p *Policy) validate(minWait time.Duration) error {
 	p.Name = strings.TrimSpace(p.Name)
 	if p.RepeatFromTier == 0 {
 		p.RepeatFromTier = 1
@@ -125,8 +131,8 @@ func (p *Policy) Validate() error {
 		return fault.Invalid("ackTimeoutMinutes", "must be between 1 minute and 7 days, or 0 for none")
 	}
 	for i, t := range p.Tiers {
-		if t.Wait < time.Minute || t.Wait > 24*time.Hour {
-			return fault.Invalid("tiers", "tier %d: wait must be between 1 minute and 24 hours", i+1)
+		if t.Wait < minWait || t.Wait > 24*time.Hour {
+			return fault.Invalid("tiers", "tier %d: wait must be between %s and 24 hours", i+1, minWait)
 		}
 		seen := map[string]bool{}
 		for _, ch := range t.Channels {
@@ -170,7 +176,7 @@ func (p *Policy) Validate() error {
 // version 0 (DefaultPolicy, whose waits the worker sets) when none was written.
 func CurrentPolicy(ctx context.Context, q querier, region string, sev Severity) (Policy, error) {
 	p, err := scanPolicy(q.QueryRow(ctx, `SELECT `+policyColumns+` FROM escalation_policies
-		WHERE (region = $1 OR region IS NULL) AND severity = $2
+		WHERE (region = $1 OR region IS NULL) AND severity = $2 AND incident_id IS NULL
 		ORDER BY region IS NULL, version DESC LIMIT 1`, region, string(sev)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DefaultPolicy(region, sev, 0), nil
@@ -223,7 +229,7 @@ func (s *Store) SavePolicy(ctx context.Context, actor string, p Policy) (Policy,
 			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) + 1 FROM escalation_policies
-			WHERE coalesce(region, '*') = coalesce($1, '*') AND severity = $2`, region, string(p.Severity)).Scan(&p.Version); err != nil {
+			WHERE coalesce(region, '*') = coalesce($1, '*') AND severity = $2 AND incident_id IS NULL`, region, string(p.Severity)).Scan(&p.Version); err != nil {
 			return fmt.Errorf("escalation: next policy version: %w", err)
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO escalation_policies (id, region, severity, version, name, tiers, created_by,
@@ -236,6 +242,30 @@ func (s *Store) SavePolicy(ctx context.Context, actor string, p Policy) (Policy,
 	})
 	if err != nil {
 		return Policy{}, err
+	}
+	return p, nil
+}
+
+// SaveIncidentPolicy stores p as the policy of one incident, inside the
+// transaction raising it: version 1, frozen into the incident's escalations
+// like any written policy, and never the policy in force for its region.
+func SaveIncidentPolicy(ctx context.Context, tx pgx.Tx, actor string, incidentID uuid.UUID, p Policy) (Policy, error) {
+	if err := p.validate(time.Second); err != nil {
+		return Policy{}, err
+	}
+	tiers, err := json.Marshal(p.Tiers)
+	if err != nil {
+		return Policy{}, err
+	}
+	if p.ID, err = uuid.NewV7(); err != nil {
+		return Policy{}, err
+	}
+	p.Region, p.Version = "", 1
+	_, err = tx.Exec(ctx, `INSERT INTO escalation_policies (id, region, severity, version, name, tiers, created_by,
+		repeat_count, repeat_from_tier, ack_timeout_seconds, incident_id) VALUES ($1, NULL, $2, 1, $3, $4, $5, $6, $7, $8, $9)`,
+		p.ID, string(p.Severity), p.Name, tiers, actor, p.RepeatCount, p.RepeatFromTier, int(p.AckTimeout/time.Second), incidentID)
+	if err != nil {
+		return Policy{}, fmt.Errorf("escalation: save incident policy: %w", err)
 	}
 	return p, nil
 }
