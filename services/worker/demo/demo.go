@@ -70,6 +70,8 @@ var Personas = []directory.Person{
 	{Subject: "rm-apac-aiko", Name: "Aiko Asia (regional manager, APAC)", Email: "aiko@meridian.example", Roles: []string{auth.RoleRegionalManager}, Regions: []string{"APAC"}},
 	{Subject: "tt-theo", Name: "Theo Travel (travel team)", Email: "theo@meridian.example", Roles: []string{auth.RoleTravelTeam}},
 	{Subject: "pa-petra", Name: "Petra Protect (protection agent)", Email: "petra@meridian.example", Roles: []string{auth.RoleProtectionAgent}},
+	{Subject: "pa-liam", Name: "Liam Lead (protection detail leader)", Email: "liam@meridian.example", Roles: []string{auth.RoleProtectionAgent}},
+	{Subject: "pa-omar", Name: "Omar Other (protection agent, on no demo detail)", Email: "omar@meridian.example", Roles: []string{auth.RoleProtectionAgent}},
 	{Subject: "au-aude", Name: "Aude Audit (auditor)", Email: "aude@meridian.example", Roles: []string{auth.RoleAuditor}},
 	{Subject: "ad-adam", Name: "Adam Admin (admin)", Email: "adam@meridian.example", Roles: []string{auth.RoleAdmin}, Regions: []string{"AMER", "EMEA", "APAC"}},
 }

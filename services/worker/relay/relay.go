@@ -19,6 +19,7 @@ import (
 	"meridian.dev/platform/incident"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/protection"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/travel"
 	wf "meridian.dev/workflows/escalation"
@@ -37,6 +38,10 @@ type Handlers struct {
 	// risk; Notifier tells travellers and the travel team when it rises.
 	Trips    *travel.Store
 	Notifier *travel.Notifier
+	// Protection is the record the check-in watches and duress incidents
+	// act on; ProtectionNotifier pages detail leaders of incidents nearby.
+	Protection         *protection.Store
+	ProtectionNotifier *protection.Notifier
 }
 
 // Register installs every handler on r. Each message's lane is the thing
@@ -52,6 +57,7 @@ func (h *Handlers) Register(r *outbox.Relay) {
 	// since the workflow reads Postgres before every page.
 	r.HandleKeyed(outbox.TopicIncidentOpened, h.incidentOpened, laneOf("incident", func(ev *laneEvent) string { return ev.Incident.ID }))
 	h.registerTravel(r)
+	h.registerProtection(r)
 }
 
 // laneEvent decodes only the IDs lanes are keyed by.
@@ -92,7 +98,20 @@ func (h *Handlers) escalationOpened(ctx context.Context, m outbox.Message) error
 	if err := h.start(ctx, ev.Escalation.WorkflowID, wf.WorkflowName, h.escalationInput(ev)); err != nil {
 		return err
 	}
+	if aboutAPerson(ev.Escalation) {
+		return nil
+	}
 	return h.reassessNearEscalation(ctx, ev.Escalation)
+}
+
+// aboutAPerson reports whether an escalation is about a person rather than
+// a place (a duress, a missed check-in): no hazard to trips near it, so no
+// re-assessment is even asked for, and a restricted one's ID never lands
+// in a trip's history. Its incident's source is not on the escalation; the
+// incident's kind is (TriggerPosture).
+func aboutAPerson(e escalation.Escalation) bool {
+	return e.Restricted() || (e.IncidentID != nil &&
+		(e.TriggerPosture == protection.IncidentDuress || e.TriggerPosture == protection.IncidentMissedCheckIn))
 }
 
 func (h *Handlers) incidentOpened(ctx context.Context, m outbox.Message) error {
@@ -107,7 +126,16 @@ func (h *Handlers) incidentOpened(ctx context.Context, m outbox.Message) error {
 	if err := h.start(ctx, ev.Incident.WorkflowID, incidentwf.WorkflowName, in); err != nil {
 		return err
 	}
-	return h.reassessNear(ctx, ev.Incident)
+	if ev.Incident.Restricted() || ev.Incident.SourceType == protection.SourceType {
+		// A person's incident is no hazard to the trips or the details
+		// near it (see aboutAPerson), and a restricted one must page
+		// nobody beyond its tiers; located_incidents leaves it out too.
+		return nil
+	}
+	if err := h.reassessNear(ctx, ev.Incident); err != nil {
+		return err
+	}
+	return h.protectionIncidentOpened(ctx, ev.Incident)
 }
 
 // escalationInput freezes an opened escalation into its workflow's input.
@@ -116,7 +144,7 @@ func (h *Handlers) escalationInput(ev escalation.OpenedEvent) wf.Input {
 	in := wf.Input{
 		EscalationID: e.ID.String(), SiteCode: ev.SiteCode, SiteName: ev.SiteName,
 		Region: e.Region, Level: e.TriggerLevel, Posture: e.TriggerPosture, Note: ev.Note,
-		Policy: wf.DefaultPolicy(e.Region, h.TierWait),
+		Policy: wf.DefaultPolicy(e.Region, h.TierWait), RestrictedTo: e.RestrictedTo,
 	}
 	if e.SiteID != uuid.Nil {
 		in.SiteID = e.SiteID.String()
@@ -158,11 +186,16 @@ func (h *Handlers) escalationChanged(ctx context.Context, m outbox.Message) erro
 			return fmt.Errorf("signal %s to %s: %w", ev.Signal, ev.Escalation.WorkflowID, err)
 		}
 	}
-	if ev.Escalation.Status == escalation.StatusResolved {
+	if ev.Escalation.Status == escalation.StatusResolved && !aboutAPerson(ev.Escalation) {
 		// What was happening there is over: trips near it lose the reason.
 		if err := h.reassessNearEscalation(ctx, ev.Escalation); err != nil {
 			return err
 		}
+	}
+	if ev.Escalation.Restricted() {
+		// escalationUpdated is region-wide: a duress reaches only the
+		// people its tiers page, and those who may read it fetch it.
+		return nil
 	}
 	// Subscribers get the escalation; the signal was for the workflow.
 	return escalation.Updates.Publish(ctx, h.Publisher, escalation.ChangedEvent{Escalation: ev.Escalation})

@@ -11,10 +11,13 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -25,14 +28,18 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/directory"
 	"meridian.dev/platform/escalation"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/notify"
 	"meridian.dev/platform/outbox"
+	"meridian.dev/platform/protection"
 	"meridian.dev/platform/site"
 	"meridian.dev/platform/testenv"
+	"meridian.dev/platform/travel"
 	"meridian.dev/worker/relay"
 	"meridian.dev/workflows/engine"
 	wf "meridian.dev/workflows/escalation"
+	incidentwf "meridian.dev/workflows/incident"
 )
 
 const pagerSecret = "relay-test-pager-secret-0123456789"
@@ -529,4 +536,192 @@ func describe(ctx context.Context, tc client.Client, wid string) (*workflowservi
 		return nil, err
 	}
 	return d.RawResponse, nil
+}
+
+// TestRelayNeverStreamsARestrictedEscalation: a restricted escalation (a
+// duress) changes, is acknowledged and resolved; the relay signals its
+// workflow every time, as for any escalation, but never puts it on the
+// region-wide stream, where an ordinary incident's escalation goes. Trips
+// are never re-assessed for an incident about a person (restricted, or
+// raised by protection): the relay's travel store here fails every call,
+// so one call would leave its row undelivered, as a located ordinary
+// incident's row shows at the end.
+func TestRelayNeverStreamsARestrictedEscalation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.NewPool(t)
+	rdb, prefix := testenv.Redis(t)
+	keys := live.Keys{Prefix: prefix}
+	log := quietLogger()
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	tc, err := engine.Dial(dialCtx, testenv.TemporalAddress(t), "default", log)
+	cancel()
+	if err != nil {
+		t.Fatalf("temporal: %v", err)
+	}
+	t.Cleanup(tc.Close)
+	tq := testenv.Unique(t, "tq")
+
+	people := directory.NewStore(pool)
+	for _, p := range []directory.Person{
+		{Subject: "pa-liam", Name: "Liam", Roles: []string{auth.RoleProtectionAgent}},
+		{Subject: "gl", Name: "Gil", Roles: []string{auth.RoleGlobalLead}},
+		{Subject: "mgr-emea", Name: "Eva", Roles: []string{auth.RoleRegionalManager}, Regions: []string{"EMEA"}},
+	} {
+		if err := people.Upsert(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	escalations := escalation.NewStore(pool)
+	rcv := newPageReceiver(t)
+	w := worker.New(tc, tq, worker.Options{})
+	wf.Register(w, &wf.Activities{Escalations: escalations, Directory: people, Sender: notify.NewSender(pagerSecret, rcv.srv.URL, notify.SMTPConfig{}), Log: log})
+	incidentwf.Register(w)
+	if err := w.Start(); err != nil {
+		t.Fatalf("start worker: %v", err)
+	}
+	t.Cleanup(w.Stop)
+
+	// A travel store whose every query fails: the trap for a re-assessment.
+	broken, err := pgxpool.New(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken.Close()
+	r := outbox.NewRelay(pool, log)
+	(&relay.Handlers{Publisher: live.NewPublisher(rdb, keys), Temporal: tc, TaskQueue: tq, TierWait: 2 * time.Second,
+		Trips: travel.NewStore(broken)}).Register(r)
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); _ = r.Run(relayCtx) }()
+	t.Cleanup(func() { stopRelay(); <-relayDone })
+
+	incidents := incident.NewStore(pool)
+	paris := &incident.Location{Latitude: 48.85, Longitude: 2.35}
+	raise := func(n incident.New) escalation.Escalation {
+		t.Helper()
+		inc, escs, err := incidents.Raise(ctx, "meridian", n, func([]string) error { return nil })
+		if err != nil {
+			t.Fatalf("raise %s: %v", n.Title, err)
+		}
+		t.Cleanup(func() {
+			_ = tc.TerminateWorkflow(context.Background(), inc.WorkflowID, "", "test over")
+			_ = tc.TerminateWorkflow(context.Background(), escs[0].WorkflowID, "", "test over")
+		})
+		return escs[0]
+	}
+	duress := raise(incident.New{Title: "Duress: detail D-1", Severity: escalation.SEV1, Kind: protection.IncidentDuress,
+		SourceType: protection.SourceType, SourceRef: "duress:1", Regions: []string{"EMEA"}, Location: paris, RestrictedTo: []string{"pa-liam"},
+		Policy: &escalation.Policy{Name: "duress", Severity: escalation.SEV1, Tiers: []escalation.Tier{
+			{Name: "leader", Wait: time.Minute, Targets: []escalation.Target{{Kind: escalation.TargetUser, Subject: "pa-liam"}}},
+			{Name: "global leads", Wait: time.Minute, Targets: []escalation.Target{{Kind: escalation.TargetRole, Role: auth.RoleGlobalLead}}},
+		}}})
+	missed := raise(incident.New{Title: "Missed check-in: detail D-2", Severity: escalation.SEV2, Kind: protection.IncidentMissedCheckIn,
+		SourceType: protection.SourceType, SourceRef: "missed:1", Regions: []string{"EMEA"}, Location: paris})
+	ordinary := raise(incident.New{Title: "Power cut", Severity: escalation.SEV2, Kind: "OUTAGE", Regions: []string{"EMEA"}})
+
+	// The duress pages its leader: its workflow runs, started by the relay.
+	if p := rcv.next(t, 20*time.Second); p.EscalationID != duress.ID.String() && p.EscalationID != missed.ID.String() && p.EscalationID != ordinary.ID.String() {
+		t.Fatalf("a page about %s", p.EscalationID)
+	}
+	waitStarted(t, tc, duress.WorkflowID)
+	if _, err := escalations.Decide(ctx, auth.Identity{Subject: "gl", Roles: []string{auth.RoleGlobalLead}}, duress.ID,
+		escalation.SignalAcknowledge, "calling the leader", escalation.DecisionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, tc, duress.WorkflowID, func(s wf.State) bool { return s.Status == wf.StateAcknowledged && s.AcknowledgedBy == "gl" })
+	for _, e := range []escalation.Escalation{duress, missed} {
+		if _, err := escalations.Decide(ctx, auth.Identity{Subject: "gl", Roles: []string{auth.RoleGlobalLead}}, e.ID,
+			escalation.SignalResolve, "safe", escalation.DecisionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := tc.GetWorkflow(getCtx, duress.WorkflowID, "").Get(getCtx, nil); err != nil {
+		t.Fatalf("the duress's workflow did not complete on the resolve signal: %v", err)
+	}
+
+	// Every row so far is delivered: no re-assessment was asked for.
+	due := maxOutboxID(t, pool)
+	deadline := time.Now().Add(stacktestWait)
+	for pendingUpTo(t, pool, due) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("rows left undelivered: %v", undelivered(t, pool))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	streamed := map[uuid.UUID][]string{}
+	for _, m := range streamEvents(t, rdb, keys) {
+		data := fmt.Sprint(m.Values["data"])
+		if strings.Contains(data, duress.ID.String()) || strings.Contains(data, "Duress") {
+			t.Fatalf("the restricted escalation reached the stream: %s %s", m.Values["type"], data)
+		}
+		if m.Values["type"] != live.TypeEscalation {
+			continue
+		}
+		var ev escalation.ChangedEvent
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		streamed[ev.Escalation.ID] = append(streamed[ev.Escalation.ID], string(ev.Escalation.Status))
+	}
+	if !slices.Contains(streamed[ordinary.ID], "OPEN") || !slices.Contains(streamed[missed.ID], "RESOLVED") {
+		t.Fatalf("streamed %v, want the ordinary escalation opened and the (unrestricted) missed check-in resolved", streamed)
+	}
+	var duressChanges int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE topic = $1 AND payload->'escalation'->>'id' = $2`,
+		outbox.TopicEscalationChanged, duress.ID.String()).Scan(&duressChanges); err != nil || duressChanges < 4 {
+		t.Fatalf("%d escalation.changed rows of the duress (%v), want its opening, page, acknowledgement and resolution", duressChanges, err)
+	}
+
+	// The trap is real: an ordinary located incident asks for a
+	// re-assessment, which fails here and keeps its row.
+	located := raise(incident.New{Title: "Fire near the Paris office", Severity: escalation.SEV2, Kind: "FIRE", Regions: []string{"EMEA"}, Location: paris})
+	deadline = time.Now().Add(stacktestWait)
+	for {
+		var attempts int
+		var lastError string
+		if err := pool.QueryRow(ctx, `SELECT attempts, last_error FROM outbox WHERE topic = $1 AND payload->'incident'->>'id' = $2`,
+			outbox.TopicIncidentOpened, located.IncidentID.String()).Scan(&attempts, &lastError); err != nil {
+			t.Fatal(err)
+		}
+		if attempts > 0 && strings.Contains(lastError, "closed pool") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the located ordinary incident's row: %d attempts, last error %q; want the re-assessment's failure", attempts, lastError)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stacktestWait bounds the waits of TestRelayNeverStreamsARestrictedEscalation.
+const stacktestWait = 20 * time.Second
+
+func waitStarted(t *testing.T, tc client.Client, wid string) {
+	t.Helper()
+	deadline := time.Now().Add(stacktestWait)
+	for {
+		if _, err := describe(context.Background(), tc, wid); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workflow %s never started", wid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func undelivered(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT topic || ': ' || last_error FROM outbox WHERE processed_at IS NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

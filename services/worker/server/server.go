@@ -26,6 +26,7 @@ import (
 	"meridian.dev/platform/notify"
 	"meridian.dev/platform/outbox"
 	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/protection"
 	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/telemetry"
@@ -35,6 +36,7 @@ import (
 	wf "meridian.dev/workflows/escalation"
 	feedswf "meridian.dev/workflows/feeds"
 	incidentwf "meridian.dev/workflows/incident"
+	protectionwf "meridian.dev/workflows/protection"
 	travelwf "meridian.dev/workflows/travel"
 )
 
@@ -176,10 +178,15 @@ func Run(ctx context.Context, cfg Config) error {
 		Events:     &proximity.EventsIngester{Events: proximity.NewEvents(pool, incidents), Getter: getter, URL: cfg.Feeds.USGS},
 	}
 
+	guards := protection.NewStore(pool, rdb, cfg.RedisPrefix)
+	watchActivities := &protectionwf.Activities{Store: guards, Directory: dir, Sender: activities.Sender, Log: log}
+
 	r := outbox.NewRelay(pool, log)
 	(&relay.Handlers{
 		Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TaskQueue: cfg.TaskQueue, TierWait: cfg.TierWait,
 		Trips: trips, Notifier: &travel.Notifier{Directory: dir, Sender: activities.Sender, Log: log},
+		Protection:         guards,
+		ProtectionNotifier: &protection.Notifier{Store: guards, Directory: dir, Sender: activities.Sender, Log: log},
 	}).Register(r)
 
 	mux := http.NewServeMux()
@@ -202,6 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 			wf.Register(w, activities)
 			incidentwf.Register(w)
 			travelwf.Register(w, travelActivities)
+			protectionwf.Register(w, watchActivities)
 			feedswf.Register(w, feedActivities)
 		})
 	})

@@ -106,6 +106,13 @@ func seed(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("demo travel loaded: %d travellers, %d new trips\n", len(demo.Travellers), trips)
+	added, err := demo.LoadProtection(ctx, pool, time.Now())
+	if err != nil {
+		return err
+	}
+	if added {
+		fmt.Printf("demo protection loaded: %s, with an active detail in London (check-in every %s)\n", demo.ProtecteeName, demo.DemoInterval)
+	}
 	return nil
 }
 
@@ -128,7 +135,11 @@ func tokens(args []string) error {
 		return err
 	}
 	for _, p := range demo.Personas {
-		fmt.Printf("# %s — roles %v, regions %v\n%s\n\n", p.Name, p.Roles, p.Regions, toks[p.Subject])
+		fmt.Printf("# %s — roles %v, regions %v\n", p.Name, p.Roles, p.Regions)
+		if codes, ok := demo.CheckInCodes[p.Subject]; ok {
+			fmt.Printf("# check-in code %s, duress code %s\n", codes[0], codes[1])
+		}
+		fmt.Printf("%s\n\n", toks[p.Subject])
 	}
 	return nil
 }
