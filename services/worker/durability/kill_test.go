@@ -239,6 +239,27 @@ func startWorker(t *testing.T, bin, name string, env []string) *workerProc {
 	return w
 }
 
+// workerEnv is the whole environment of a worker under test: its own
+// database, Redis prefix and task queue, pages signed with pagerSecret to
+// pagerURL, and tiers that wait tierWait.
+func workerEnv(dbURL, redisPrefix, temporalAddr, taskQueue, pagerURL string) []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"DATABASE_URL=" + dbURL,
+		"REDIS_URL=" + testenv.RedisURL(),
+		"MERIDIAN_REDIS_PREFIX=" + redisPrefix,
+		"TEMPORAL_ADDRESS=" + temporalAddr,
+		"MERIDIAN_TASK_QUEUE=" + taskQueue,
+		"MERIDIAN_PAGER_WEBHOOK_URL=" + pagerURL,
+		"MERIDIAN_PAGER_SECRET=" + pagerSecret,
+		"MERIDIAN_ESCALATION_TIER_WAIT=" + tierWait.String(),
+		"WORKER_HTTP_ADDR=127.0.0.1:0",
+		"MERIDIAN_MIGRATE=false",
+		"LOG_LEVEL=warn",
+	}
+}
+
 // waitReady waits until the worker with this pid polls the task queue for
 // both workflow and activity tasks.
 func waitReady(t *testing.T, tc client.Client, tq string, w *workerProc) {
@@ -338,21 +359,7 @@ func TestWorkerKilledMidEscalation(t *testing.T) {
 	rcv := newReceiver(t)
 
 	bin := buildWorker(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.Getenv("HOME"),
-		"DATABASE_URL=" + dbURL,
-		"REDIS_URL=" + testenv.RedisURL(),
-		"MERIDIAN_REDIS_PREFIX=" + prefix,
-		"TEMPORAL_ADDRESS=" + temporalAddr,
-		"MERIDIAN_TASK_QUEUE=" + tq,
-		"MERIDIAN_PAGER_WEBHOOK_URL=" + rcv.srv.URL + "/pages",
-		"MERIDIAN_PAGER_SECRET=" + pagerSecret,
-		"MERIDIAN_ESCALATION_TIER_WAIT=" + tierWait.String(),
-		"WORKER_HTTP_ADDR=127.0.0.1:0",
-		"MERIDIAN_MIGRATE=false",
-		"LOG_LEVEL=warn",
-	}
+	env := workerEnv(dbURL, prefix, temporalAddr, tq, rcv.srv.URL+"/pages")
 
 	var opens []opened
 	t.Cleanup(func() { terminateLeftovers(t, tc, tq, opens) })
