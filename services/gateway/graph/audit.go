@@ -44,7 +44,10 @@ func (r *auditRoot) AuditLog(ctx context.Context, args auditLogArgs) (*connectio
 	if err != nil {
 		return nil, err
 	}
-	f := audit.Filter{Actor: deref(args.Actor, ""), Action: deref(args.Action, "")}
+	// A restricted incident's trail is the global leads' to read (and the
+	// people it names, who are not auditors): auditors and admins do not
+	// see it.
+	f := audit.Filter{Actor: deref(args.Actor, ""), Action: deref(args.Action, ""), Viewer: id}
 	if args.ObjectID != nil && *args.ObjectID != "" {
 		// A global ID names its kind too; anything else is an ID as the
 		// log stores it (a person's subject, a rotation's ID).

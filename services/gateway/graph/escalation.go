@@ -11,6 +11,7 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/live"
+	"meridian.dev/platform/policy"
 	wf "meridian.dev/workflows/escalation"
 )
 
@@ -29,10 +30,18 @@ type escalationRoot struct {
 func newEscalationRoot(e *env, pool *pgxpool.Pool, store *escalation.Store, decisions *wf.Client) *escalationRoot {
 	r := &escalationRoot{env: e, pool: pool, escalations: store, decisions: decisions}
 	e.nodes[kindEscalation] = func(ctx context.Context, id uuid.UUID) (node, error) {
-		x, err := store.Get(ctx, id)
+		x, err := store.GetAs(ctx, viewerOf(ctx), id)
 		return nodeOrNil(r.resolver(x, loadersOf(ctx)), err, escalation.ErrNotFound)
 	}
 	return r
+}
+
+// viewerOf is the caller as a nested field or a node loader sees them,
+// their checks made by the query that reached it. Without one it is the
+// zero identity, which sees no restricted escalation or incident.
+func viewerOf(ctx context.Context) auth.Identity {
+	id, _ := auth.FromContext(ctx)
+	return id
 }
 
 // resolver shapes an escalation; ls are the loaders of the request (or the
@@ -43,14 +52,15 @@ func (r *escalationRoot) resolver(e escalation.Escalation, ls *loaders) *escalat
 
 // Escalation resolves Query.escalation.
 func (r *escalationRoot) Escalation(ctx context.Context, args struct{ ID graphql.ID }) (*escalationResolver, error) {
-	if _, err := r.viewer(ctx); err != nil {
+	viewer, err := r.viewer(ctx)
+	if err != nil {
 		return nil, err
 	}
 	id, err := parseID(args.ID, kindEscalation, "id")
 	if err != nil {
 		return nil, err
 	}
-	e, err := r.escalations.Get(ctx, id)
+	e, err := r.escalations.GetAs(ctx, viewer, id)
 	if err != nil {
 		return nil, err
 	}
@@ -67,9 +77,11 @@ type escalationsArgs struct {
 	After    *string
 }
 
-// Escalations resolves Query.escalations, newest first.
+// Escalations resolves Query.escalations, newest first, leaving out the
+// restricted escalations the caller may not see.
 func (r *escalationRoot) Escalations(ctx context.Context, args escalationsArgs) (*connection[*escalationResolver], error) {
-	if _, err := r.viewer(ctx); err != nil {
+	viewer, err := r.viewer(ctx)
+	if err != nil {
 		return nil, err
 	}
 	region, err := r.regions.check(ctx, "region", args.Region)
@@ -88,7 +100,8 @@ func (r *escalationRoot) Escalations(ctx context.Context, args escalationsArgs) 
 		}
 		after = id.String()
 	}
-	filter := escalation.Filter{Region: region, Status: escalation.Status(deref(args.Status, "")), Severity: escalation.Severity(deref(args.Severity, ""))}
+	filter := escalation.Filter{Region: region, Status: escalation.Status(deref(args.Status, "")), Severity: escalation.Severity(deref(args.Severity, "")),
+		Viewer: viewer}
 	if filter.Since, err = instant("since", args.Since, time.Time{}); err != nil {
 		return nil, err
 	}
@@ -111,7 +124,8 @@ func (r *escalationRoot) Escalations(ctx context.Context, args escalationsArgs) 
 		func(e escalation.Escalation) *escalationResolver { return r.resolver(e, ls) }), nil
 }
 
-// EscalationStats resolves Query.escalationStats.
+// EscalationStats resolves Query.escalationStats. Restricted escalations
+// count for nobody (escalation.Store.Stats).
 func (r *escalationRoot) EscalationStats(ctx context.Context, args struct {
 	Region *string
 	Since  *graphql.Time
@@ -144,7 +158,7 @@ type escalationDecisionInput struct {
 // AcknowledgeEscalation resolves Mutation.acknowledgeEscalation.
 func (r *escalationRoot) AcknowledgeEscalation(ctx context.Context, args struct{ Input escalationDecisionInput }) (*escalationPayload, error) {
 	in := args.Input
-	return r.decide(ctx, in.EscalationID, in.ClientMutationID, func(d decider) (escalation.Escalation, error) {
+	return r.decide(ctx, in.EscalationID, in.ClientMutationID, escalation.ActAcknowledge, func(d decider) (escalation.Escalation, error) {
 		return r.decisions.Acknowledge(ctx, d.caller, d.id, deref(in.Note, ""), deref(in.Disposition, ""))
 	})
 }
@@ -152,7 +166,7 @@ func (r *escalationRoot) AcknowledgeEscalation(ctx context.Context, args struct{
 // ResolveEscalation resolves Mutation.resolveEscalation.
 func (r *escalationRoot) ResolveEscalation(ctx context.Context, args struct{ Input escalationDecisionInput }) (*escalationPayload, error) {
 	in := args.Input
-	return r.decide(ctx, in.EscalationID, in.ClientMutationID, func(d decider) (escalation.Escalation, error) {
+	return r.decide(ctx, in.EscalationID, in.ClientMutationID, escalation.ActResolve, func(d decider) (escalation.Escalation, error) {
 		return r.decisions.Resolve(ctx, d.caller, d.id, deref(in.Note, ""))
 	})
 }
@@ -160,7 +174,7 @@ func (r *escalationRoot) ResolveEscalation(ctx context.Context, args struct{ Inp
 // EscalateNow resolves Mutation.escalateNow.
 func (r *escalationRoot) EscalateNow(ctx context.Context, args struct{ Input escalationDecisionInput }) (*escalationPayload, error) {
 	in := args.Input
-	return r.decide(ctx, in.EscalationID, in.ClientMutationID, func(d decider) (escalation.Escalation, error) {
+	return r.decide(ctx, in.EscalationID, in.ClientMutationID, escalation.ActEscalateNow, func(d decider) (escalation.Escalation, error) {
 		return r.decisions.EscalateNow(ctx, d.caller, d.id, deref(in.Note, ""))
 	})
 }
@@ -179,7 +193,7 @@ func (r *escalationRoot) HandOffEscalation(ctx context.Context, args struct{ Inp
 	if err != nil {
 		return nil, err
 	}
-	return r.decide(ctx, in.EscalationID, in.ClientMutationID, func(d decider) (escalation.Escalation, error) {
+	return r.decide(ctx, in.EscalationID, in.ClientMutationID, escalation.ActHandOff, func(d decider) (escalation.Escalation, error) {
 		return r.decisions.HandOff(ctx, d.caller, d.id, to, deref(in.Note, ""))
 	})
 }
@@ -193,7 +207,7 @@ type addNoteInput struct {
 // AddEscalationNote resolves Mutation.addEscalationNote: Postgres only.
 func (r *escalationRoot) AddEscalationNote(ctx context.Context, args struct{ Input addNoteInput }) (*escalationPayload, error) {
 	in := args.Input
-	return r.decide(ctx, in.EscalationID, in.ClientMutationID, func(d decider) (escalation.Escalation, error) {
+	return r.decide(ctx, in.EscalationID, in.ClientMutationID, escalation.ActNote, func(d decider) (escalation.Escalation, error) {
 		return r.escalations.AddNote(ctx, d.caller, d.id, in.Note, deref(in.ClientMutationID, ""))
 	})
 }
@@ -205,14 +219,19 @@ type decider struct {
 }
 
 // decide is what every escalation mutation shares: the caller (rate
-// limited), the escalation's ID, and the payload of the answer.
-func (r *escalationRoot) decide(ctx context.Context, escalationID graphql.ID, clientMutationID *string, act func(decider) (escalation.Escalation, error)) (*escalationPayload, error) {
+// limited), the escalation's ID, the escalation's Guard for action (a
+// restricted escalation out of the caller's sight is not found, and one in
+// sight answers by its Authority), and the payload of the answer.
+func (r *escalationRoot) decide(ctx context.Context, escalationID graphql.ID, clientMutationID *string, action policy.Action, act func(decider) (escalation.Escalation, error)) (*escalationPayload, error) {
 	caller, err := r.actor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	id, err := parseID(escalationID, kindEscalation, "escalationId")
 	if err != nil {
+		return nil, err
+	}
+	if err := r.escalations.Guard(ctx, caller, id, action); err != nil {
 		return nil, err
 	}
 	e, err := act(decider{caller: caller, id: id})

@@ -24,7 +24,7 @@ type incidentRoot struct {
 func newIncidentRoot(e *env, store *incident.Store) *incidentRoot {
 	r := &incidentRoot{env: e, incidents: store}
 	e.nodes[kindIncident] = func(ctx context.Context, id uuid.UUID) (node, error) {
-		inc, err := store.Get(ctx, id)
+		inc, err := store.GetAs(ctx, viewerOf(ctx), id)
 		return nodeOrNil(r.resolver(inc), err, incident.ErrNotFound)
 	}
 	return r
@@ -34,10 +34,10 @@ func (r *incidentRoot) resolver(i incident.Incident) *incidentResolver {
 	return &incidentResolver{root: r, i: i}
 }
 
-// find loads an incident for another object's field; one that is gone is
-// null, not an error.
+// find loads an incident for another object's field; one that is gone, or
+// restricted out of the caller's sight, is null, not an error.
 func (r *incidentRoot) find(ctx context.Context, id uuid.UUID) (*incidentResolver, error) {
-	inc, err := r.incidents.Get(ctx, id)
+	inc, err := r.incidents.GetAs(ctx, viewerOf(ctx), id)
 	if errors.Is(err, incident.ErrNotFound) {
 		return nil, nil
 	}
@@ -49,14 +49,15 @@ func (r *incidentRoot) find(ctx context.Context, id uuid.UUID) (*incidentResolve
 
 // Incident resolves Query.incident.
 func (r *incidentRoot) Incident(ctx context.Context, args struct{ ID graphql.ID }) (*incidentResolver, error) {
-	if _, err := r.viewer(ctx); err != nil {
+	viewer, err := r.viewer(ctx)
+	if err != nil {
 		return nil, err
 	}
 	iid, err := parseID(args.ID, kindIncident, "id")
 	if err != nil {
 		return nil, err
 	}
-	inc, err := r.incidents.Get(ctx, iid)
+	inc, err := r.incidents.GetAs(ctx, viewer, iid)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +169,7 @@ func (x *incidentResolver) Sites(ctx context.Context) ([]*siteResolver, error) {
 }
 
 func (x *incidentResolver) Escalations(ctx context.Context) ([]*escalationResolver, error) {
-	escs, err := x.root.owners.escalations.escalations.ForIncident(ctx, x.i.ID)
+	escs, err := x.root.owners.escalations.escalations.ForIncidentAs(ctx, viewerOf(ctx), x.i.ID)
 	if err != nil {
 		return nil, err
 	}
