@@ -10,6 +10,7 @@ import (
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/escalation"
 	"meridian.dev/platform/notify"
+	"meridian.dev/platform/protection"
 )
 
 // TestEnumsAreTheDomainsConstants: every enum of the API that names a
@@ -28,6 +29,12 @@ func TestEnumsAreTheDomainsConstants(t *testing.T) {
 		"TargetKind":          {escalation.TargetRole, escalation.TargetUser, escalation.TargetSchedule, escalation.TargetDuty},
 		"Severity":            {string(escalation.SEV1), string(escalation.SEV2), string(escalation.SEV3), string(escalation.SEV4)},
 		"EscalationStatus":    {string(escalation.StatusOpen), string(escalation.StatusAcknowledged), string(escalation.StatusResolved)},
+		"ThreatLevel":         protection.ThreatLevels,
+		"DetailStatus":        {protection.StatusPlanned, protection.StatusActive, protection.StatusEnded},
+		"MovementStatus":      protection.MovementStatuses,
+		"SafeHavenKind":       protection.SafeHavenKinds,
+		"DetailEventKind": {protection.EventCheckIn, protection.EventCheckInMissed, protection.EventPosition, protection.EventMovement,
+			protection.EventThreatLevel, protection.EventStatus, protection.EventAgents, protection.EventSafeHaven, protection.EventAdvanceNote},
 	} {
 		def, ok := s.AST().Types[enum].(*ast.EnumTypeDefinition)
 		if !ok {

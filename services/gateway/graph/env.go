@@ -32,6 +32,7 @@ type owners struct {
 	incidents   *incidentRoot
 	trips       *tripRoot
 	proximity   *proximityRoot
+	protection  *protectionRoot
 }
 
 // viewer returns the caller, who must be allowed to read.

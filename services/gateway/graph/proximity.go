@@ -8,6 +8,7 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"meridian.dev/platform/auth"
+	"meridian.dev/platform/incident"
 	"meridian.dev/platform/policy"
 	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/travel"
@@ -122,7 +123,7 @@ func (x *incidentResolver) Affected(ctx context.Context) (*affectedResolver, err
 	if err != nil {
 		return nil, err
 	}
-	out := &affectedResolver{}
+	out := &affectedResolver{incident: x.i, protection: env.owners.protection}
 	for _, s := range a.Sites {
 		site, err := env.owners.sites.find(ctx, s.SiteID)
 		if err != nil {
@@ -189,6 +190,8 @@ func (x *presenceResolver) fillSegment(ctx context.Context) error {
 type affectedResolver struct {
 	sites      []*affectedSiteResolver
 	travellers []*presenceResolver
+	incident   incident.Incident
+	protection *protectionRoot
 }
 
 func (x *affectedResolver) Sites() []*affectedSiteResolver {
@@ -202,6 +205,12 @@ func (x *affectedResolver) Travellers() []*presenceResolver {
 		return []*presenceResolver{}
 	}
 	return x.travellers
+}
+
+// Details are the protection details inside the incident's DETAIL radius,
+// as the caller may see them (protection decides).
+func (x *affectedResolver) Details(ctx context.Context) ([]*affectedDetailResolver, error) {
+	return x.protection.affectedDetails(ctx, x.incident)
 }
 
 type affectedSiteResolver struct {

@@ -23,6 +23,7 @@ import (
 	"meridian.dev/platform/incident"
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
+	"meridian.dev/platform/protection"
 	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
@@ -47,6 +48,7 @@ type Deps struct {
 	Trips       *travel.Store
 	Radii       *proximity.Radii
 	Events      *proximity.Events
+	Protection  *protection.Store
 	// TaskQueue is where on-demand feed refreshes run (the worker's).
 	TaskQueue string
 	// Engine is the Temporal client escalation decisions go through; nil
@@ -70,13 +72,16 @@ type Resolver struct {
 	*advisoryRoot
 	*tripRoot
 	*proximityRoot
+	*protectionRoot
 }
 
 // Schema is the parsed schema behind a guard: every document is measured
-// (depth, cost, aliases, text) before graphql-go runs it.
+// (depth, cost, aliases, text) before graphql-go runs it, and no answer
+// leaves before the protection reads it carries are logged.
 type Schema struct {
 	*graphql.Schema
-	guard *guard
+	guard  *guard
+	access accessWriter
 }
 
 // NewSchema parses the SDL against the resolvers. A mismatch is an error
@@ -97,8 +102,10 @@ func NewSchema(d Deps, l Limits) (*Schema, error) {
 		advisoryRoot:   &advisoryRoot{env: e, advisories: d.Advisories, engine: d.Engine, taskQueue: d.TaskQueue},
 		tripRoot:       newTripRoot(e, d.Trips, d.Directory, approvalClient(d.Engine)),
 		proximityRoot:  &proximityRoot{env: e, radii: d.Radii, events: d.Events, finder: proximity.NewFinder(d.Pool)},
+		protectionRoot: newProtectionRoot(e, d.Protection, d.Directory),
 	}
-	e.owners = owners{sites: r.siteRoot, escalations: r.escalationRoot, incidents: r.incidentRoot, trips: r.tripRoot, proximity: r.proximityRoot}
+	e.owners = owners{sites: r.siteRoot, escalations: r.escalationRoot, incidents: r.incidentRoot, trips: r.tripRoot, proximity: r.proximityRoot,
+		protection: r.protectionRoot}
 	s, err := graphql.ParseSchema(schema.GraphQL(), r,
 		graphql.UseStringDescriptions(),
 		graphql.MaxQueryLength(l.MaxQueryLength),
@@ -115,7 +122,11 @@ func NewSchema(d Deps, l Limits) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph: %w", err)
 	}
-	return &Schema{Schema: s, guard: g}, nil
+	out := &Schema{Schema: s, guard: g}
+	if d.Protection != nil {
+		out.access = d.Protection
+	}
+	return out, nil
 }
 
 // Exec runs a query or mutation once the guard has let it through.
@@ -123,7 +134,9 @@ func (s *Schema) Exec(ctx context.Context, query, operationName string, variable
 	if errs := s.guard.check(query, operationName, variables); len(errs) > 0 {
 		return &graphql.Response{Errors: errs}
 	}
-	return s.Schema.Exec(ctx, query, operationName, variables)
+	ctx, reads := withAccessLog(ctx)
+	resp, _ := flushAccess(ctx, s.access, reads, s.Schema.Exec(ctx, query, operationName, variables))
+	return resp
 }
 
 // Subscribe starts a subscription (or, over a WebSocket, any operation)
@@ -136,7 +149,12 @@ func (s *Schema) Subscribe(ctx context.Context, query, operationName string, var
 		close(c)
 		return c, nil
 	}
-	return s.Schema.Subscribe(ctx, query, operationName, variables)
+	ctx, reads := withAccessLog(ctx)
+	results, err := s.Schema.Subscribe(ctx, query, operationName, variables)
+	if err != nil {
+		return nil, err
+	}
+	return flushEach(ctx, s.access, reads, results), nil
 }
 
 // approvalClient decides trips through the approval workflows; without an

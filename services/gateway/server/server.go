@@ -27,6 +27,7 @@ import (
 	"meridian.dev/platform/limit"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/postgres"
+	"meridian.dev/platform/protection"
 	"meridian.dev/platform/proximity"
 	"meridian.dev/platform/schedule"
 	"meridian.dev/platform/site"
@@ -126,6 +127,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		Trips:       travel.NewStore(pool),
 		Radii:       proximity.NewRadii(pool),
 		Events:      proximity.NewEvents(pool, incidents),
+		Protection:  protection.NewStore(pool, rdb, cfg.RedisPrefix),
 		TaskQueue:   cfg.TaskQueue,
 		Engine:      tc,
 		Log:         log,
@@ -138,6 +140,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		CheckOrigin:    originChecker(cfg),
 		Present:        present(log),
 		PrepareContext: graph.WithLoaders,
+		PerCaller:      schema.PerCaller,
 	})
 
 	mux := http.NewServeMux()

@@ -10,6 +10,8 @@
 // Identical subscriptions share one execution: subscribers whose query,
 // variables and permissions are the same receive the same bytes, so fan-out
 // to hundreds of screens costs one GraphQL execution per event, not hundreds.
+// An answer that depends on who asks (Options.PerCaller: protection's
+// need-to-know) is shared only among one person's own subscriptions.
 package ws
 
 import (
@@ -66,6 +68,10 @@ type Options struct {
 	Present func(ctx context.Context, errs []*gqlerrors.QueryError) []*gqlerrors.QueryError
 	// PrepareContext adds per-request state (loaders) to an operation's context.
 	PrepareContext func(ctx context.Context) context.Context
+	// PerCaller reports whether an operation's answer depends on who asks,
+	// beyond their roles and regions (protection's clearance): such
+	// subscriptions are shared only among one caller's own. Nil: none is.
+	PerCaller func(query, operationName string) bool
 }
 
 // Executor runs an operation and streams its results: one for a query or
@@ -537,14 +543,23 @@ type member struct {
 	id   string
 }
 
-func groupKey(id auth.Identity, p subscribePayload) string {
+// groupKey is what subscribers must have in common to share an execution:
+// the document, its variables, the roles and regions the answer is decided
+// on, and the subject too when the answer depends on who asks (perCaller).
+func groupKey(id auth.Identity, p subscribePayload, perCaller bool) string {
 	roles := slices.Clone(id.Roles)
 	regions := slices.Clone(id.Regions)
 	slices.Sort(roles)
 	slices.Sort(regions)
 	vars, _ := json.Marshal(p.Variables) // map keys marshal sorted
+	subject := ""
+	if perCaller {
+		// The execution runs as its first subscriber: anyone else would be
+		// answered, and their reads logged, as that person.
+		subject = id.Subject
+	}
 	h := sha256.New()
-	for _, part := range []string{strings.Join(roles, ","), strings.Join(regions, ","), p.OperationName, p.Query, string(vars)} {
+	for _, part := range []string{strings.Join(roles, ","), strings.Join(regions, ","), subject, p.OperationName, p.Query, string(vars)} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -552,7 +567,7 @@ func groupKey(id auth.Identity, p subscribePayload) string {
 }
 
 func (h *Handler) join(ctx context.Context, id auth.Identity, p subscribePayload, m *member) {
-	key := groupKey(id, p)
+	key := groupKey(id, p, h.opts.PerCaller != nil && h.opts.PerCaller(p.Query, p.OperationName))
 	if operationType(p.Query, p.OperationName) != "subscription" {
 		// Queries and mutations run on their own, once each.
 		key = fmt.Sprintf("%p", m)
