@@ -165,7 +165,7 @@ func (a *Activities) remind(ctx context.Context, ws protection.WatchState, due t
 	for _, err := range failures {
 		a.log().WarnContext(ctx, "check-in reminder not delivered", "detail", ws.DetailID, "due", due, "err", err)
 	}
-	step := protection.Step{At: time.Now().UTC(), Kind: protection.StepReminded, Actor: "meridian"}
+	step := protection.Step{At: time.Now().UTC(), Kind: protection.StepReminded, Actor: protection.SystemActor}
 	key := fmt.Sprintf("remind:%s:%d", ws.DetailID, due.Unix())
 	if told.Sent == 0 {
 		step.Note = note + " Nobody could be reached: " + joinErrors(failures) + "."

@@ -98,7 +98,7 @@ func TestRemindPagesTheLeaderAndAgentsAndRecordsTheStepOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := f.store.stepsOf(protection.StepReminded)
-	if len(steps) != 1 || steps[0].Key != fmt.Sprintf("remind:%s:%d", f.detail, due.Unix()) || steps[0].Step.Actor != "meridian" ||
+	if len(steps) != 1 || steps[0].Key != fmt.Sprintf("remind:%s:%d", f.detail, due.Unix()) || steps[0].Step.Actor != protection.SystemActor ||
 		!strings.Contains(steps[0].Step.Note, "Paged lead, agent-a, agent-b: 6 sent.") {
 		t.Fatalf("steps %+v", steps)
 	}
@@ -232,6 +232,78 @@ func TestRaiseMissedCheckIn(t *testing.T) {
 	res, err := f.a.RaiseMissedCheckIn(ctx, protection.Missed{DetailID: uuid.New(), Due: due})
 	if err != nil || !res.Ended {
 		t.Fatalf("raise for a detail that does not exist = %+v, %v; want the watch ended", res, err)
+	}
+}
+
+func TestRaiseMissedCheckInUnderAnOpenIncident(t *testing.T) {
+	f := newActivityFixture(t)
+	ctx := context.Background()
+	last := due.Add(-time.Hour)
+	missed := func(n int, open *uuid.UUID) protection.MissedResult {
+		t.Helper()
+		res, err := f.a.RaiseMissedCheckIn(ctx, protection.Missed{DetailID: f.detail, Due: due.Add(time.Duration(n) * time.Hour),
+			Reason: ReasonNoCheckIn, Last: last, Open: open})
+		if err != nil || res.IncidentID == uuid.Nil || res.CheckedIn != nil || res.Ended {
+			t.Fatalf("raise %d = %+v, %v", n, res, err)
+		}
+		return res
+	}
+	first := missed(0, nil).IncidentID
+	// While it is unresolved the silence goes on under it: nothing new is
+	// raised or written on the timeline.
+	for n := 1; n <= 2; n++ {
+		if got := missed(n, &first).IncidentID; got != first {
+			t.Fatalf("lapse %d under the open incident answered %s, want %s", n, got, first)
+		}
+	}
+	if got := len(f.store.raises()); got != 1 {
+		t.Fatalf("%d incidents raised while the first was open, want 1", got)
+	}
+	if got := len(f.store.stepsOf(protection.StepMissed)); got != 1 {
+		t.Fatalf("%d missed steps, want 1", got)
+	}
+	// People resolved it all; the silence goes on: a new incident, once.
+	f.store.resolve(first)
+	next := missed(3, &first).IncidentID
+	if next == first || len(f.store.raises()) != 2 {
+		t.Fatalf("after the resolution: %s (first %s), %d raised", next, first, len(f.store.raises()))
+	}
+	if got := missed(3, &first).IncidentID; got != next {
+		t.Fatalf("the same raise retried answered %s, want %s", got, next)
+	}
+	if got := missed(4, &next).IncidentID; got != next {
+		t.Fatalf("a lapse under the new incident answered %s, want %s", got, next)
+	}
+	// An incident Postgres does not know is not open.
+	if got := missed(5, ptr(uuid.New())).IncidentID; got == next || len(f.store.raises()) != 3 {
+		t.Fatalf("a lapse naming an unknown incident answered %s, %d raised", got, len(f.store.raises()))
+	}
+	if asks := f.store.asks(); len(asks) != 7 || asks[1].Open == nil || *asks[1].Open != first {
+		t.Fatalf("asked %+v", asks)
+	}
+}
+
+func TestRaiseMissedCheckInAfterACheckInTheWatchMissed(t *testing.T) {
+	f := newActivityFixture(t)
+	ctx := context.Background()
+	last := due.Add(-time.Hour)
+	// Postgres holds the watch's own last check-in: before the due time, and
+	// no news, so the miss is raised.
+	f.store.checkIn(f.detail, last, "agent-a")
+	res, err := f.a.RaiseMissedCheckIn(ctx, protection.Missed{DetailID: f.detail, Due: due, Last: last})
+	if err != nil || res.IncidentID == uuid.Nil || res.CheckedIn != nil {
+		t.Fatalf("raise after the watch's own last check-in = %+v, %v", res, err)
+	}
+	// One after the watch's last, even before the due time, is a check-in
+	// whose signal has not arrived.
+	early := due.Add(-10 * time.Minute)
+	f.store.checkIn(f.detail, early, "agent-b")
+	res, err = f.a.RaiseMissedCheckIn(ctx, protection.Missed{DetailID: f.detail, Due: due.Add(time.Hour), Last: last})
+	if err != nil || res.CheckedIn == nil || !res.CheckedIn.Equal(early) || res.IncidentID != uuid.Nil {
+		t.Fatalf("raise after a check-in the watch missed = %+v, %v", res, err)
+	}
+	if got := len(f.store.raises()); got != 1 {
+		t.Fatalf("%d raised, want 1", got)
 	}
 }
 

@@ -18,16 +18,12 @@ import (
 // was relayed, or after the detail ended).
 var ErrWatchNotRunning = errors.New("protection: the check-in watch is not running")
 
-// StartWatch starts a detail's watch (ID protection.WatchWorkflowID). A
-// watch that is running, or ran, for the detail counts as started: the
-// relay may deliver START more than once, and a detail that ended does not
-// start watching again.
-func StartWatch(ctx context.Context, c client.Client, in Input) error {
-	return startWatch(ctx, c, in, TaskQueue)
-}
-
-// StartWatchOn is StartWatch on the queue the worker polls
-// (MERIDIAN_TASK_QUEUE), which need not be TaskQueue; "" is TaskQueue.
+// StartWatchOn starts a detail's watch (ID protection.WatchWorkflowID) on
+// the queue the worker polls (MERIDIAN_TASK_QUEUE; "" is TaskQueue). A
+// watch that is running, or that completed, for the detail counts as
+// started: the relay may deliver START more than once, and a detail that
+// ended does not start watching again. One that was terminated, failed or
+// timed out is started afresh: an active detail is always watched.
 func StartWatchOn(ctx context.Context, c client.Client, taskQueue string, in Input) error {
 	if taskQueue == "" {
 		taskQueue = TaskQueue
@@ -44,7 +40,7 @@ func startWatch(ctx context.Context, c client.Client, in Input, taskQueue string
 	}
 	id := protection.WatchWorkflowID(in.DetailID)
 	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: taskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ID: id, TaskQueue: taskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, WorkflowName, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted

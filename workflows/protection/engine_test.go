@@ -168,28 +168,63 @@ func watchWithCheckIns(t *testing.T) {
 }
 
 // watchMissThenRecovery: nobody checks in; one missed check-in is raised
-// at the due time plus the grace, reminders go on, and a check-in later
-// records the recovery once.
+// at the due time plus the grace, reminders go on, the next lapse asks
+// Postgres again under the open incident and raises nothing new, and a
+// check-in later records the recovery once.
 func watchMissThenRecovery(t *testing.T) {
 	r := newWatchRun(t, 2*time.Second, time.Second)
 	r.start(t)
 	await(t, func() bool { return len(r.store.raises()) == 1 }, "the missed check-in raised")
 	await(t, func() bool { return r.reminders() >= 2 }, "the reminders going on after the miss")
+	await(t, func() bool { return len(r.store.asks()) >= 2 }, "a lapse under the open incident")
 	by := r.checkIn(t, "agent-a")
 	await(t, func() bool { return len(r.store.recoveriesOf()) == 1 }, "the recovery recorded")
 	state := r.stop(t)
 	raised := r.store.raises()
-	if len(raised) != 1 || !raised[0].Due.Equal(r.in.From.Add(r.in.Interval)) || raised[0].Reason != ReasonNoCheckIn || raised[0].TierWait != time.Minute {
+	if len(raised) != 1 || !raised[0].Due.Equal(r.in.From.Add(r.in.Interval)) || raised[0].Reason != ReasonNoCheckIn ||
+		raised[0].TierWait != time.Minute || raised[0].Open != nil || !raised[0].Last.Equal(r.in.From) {
 		t.Fatalf("raised %+v, want one for the first due time %v", raised, r.in.From.Add(r.in.Interval))
 	}
 	rec := r.store.recoveriesOf()[0]
 	if !rec.At.Equal(by) || rec.By != "agent-a" {
 		t.Fatalf("recovery %+v", rec)
 	}
+	for _, m := range r.store.asks()[1:] {
+		if m.Open == nil || *m.Open != rec.Incident || !m.Last.Equal(r.in.From) {
+			t.Fatalf("a lapse after the miss asked %+v, want it under the open incident %s", m, rec.Incident)
+		}
+	}
 	if state.Missed != 1 || state.OpenIncident != nil || !state.LastCheckIn.Equal(by) {
 		t.Fatalf("result = %+v", state)
 	}
 	r.keepHistory(t, "miss_then_recovery.json")
+}
+
+// watchResolvedThenSilence: nobody checks in; people resolve the missed
+// check-in's incident while the silence goes on, and the next lapse raises
+// a new one, which the watch then holds.
+func watchResolvedThenSilence(t *testing.T) {
+	r := newWatchRun(t, 2*time.Second, time.Second)
+	r.start(t)
+	var first uuid.UUID
+	await(t, func() bool {
+		s, ok := r.query()
+		if ok && s.OpenIncident != nil {
+			first = *s.OpenIncident
+		}
+		return first != uuid.Nil
+	}, "the missed check-in raised and held")
+	r.store.resolve(first)
+	await(t, func() bool { return len(r.store.raises()) == 2 }, "a new incident for the silence going on")
+	state := r.stop(t)
+	raised := r.store.raises()
+	if raised[1].Open == nil || *raised[1].Open != first || !raised[1].Due.After(raised[0].Due) || raised[1].Reason != ReasonNoCheckIn {
+		t.Fatalf("raised %+v, want the second under the resolved %s", raised, first)
+	}
+	if state.Missed != 2 || state.OpenIncident == nil || *state.OpenIncident == first || len(r.store.recoveriesOf()) != 0 {
+		t.Fatalf("result = %+v, recoveries %+v", state, r.store.recoveriesOf())
+	}
+	r.keepHistory(t, "miss_resolved_then_new.json")
 }
 
 // watchRetimed: an hour's interval shortened to seconds: the reminder
@@ -213,7 +248,8 @@ func watchRetimed(t *testing.T) {
 	r.keepHistory(t, "retimed.json")
 }
 
-// watchCodesFailed: three wrong codes raise a missed check-in at once.
+// watchCodesFailed: three wrong codes raise a missed check-in at once;
+// three more while it is open ask Postgres under it, and raise nothing new.
 func watchCodesFailed(t *testing.T) {
 	r := newWatchRun(t, time.Hour, time.Minute)
 	r.start(t)
@@ -222,12 +258,20 @@ func watchCodesFailed(t *testing.T) {
 		t.Fatalf("codes failed: %v", err)
 	}
 	await(t, func() bool { return len(r.store.raises()) == 1 }, "the missed check-in raised")
+	again := failedAt.Add(time.Second)
+	if err := SendCodesFailed(context.Background(), r.tc, r.detail, CodesFailed{At: again}); err != nil {
+		t.Fatalf("codes failed again: %v", err)
+	}
+	await(t, func() bool { return len(r.store.asks()) == 2 }, "the second codes-failed asked")
 	state := r.stop(t)
-	if got := r.store.raises()[0]; !got.Due.Equal(failedAt) || got.Reason != ReasonCodesFailed {
+	if got := r.store.raises(); len(got) != 1 || !got[0].Due.Equal(failedAt) || got[0].Reason != ReasonCodesFailed {
 		t.Fatalf("raised %+v", got)
 	}
 	if state.OpenIncident == nil || state.Missed != 1 {
 		t.Fatalf("result = %+v", state)
+	}
+	if m := r.store.asks()[1]; !m.Due.Equal(again) || m.Reason != ReasonCodesFailed || m.Open == nil || *m.Open != *state.OpenIncident {
+		t.Fatalf("the second codes-failed asked %+v, want it under %s", m, *state.OpenIncident)
 	}
 	r.keepHistory(t, "codes_failed.json")
 }
@@ -289,10 +333,10 @@ func TestClientWithoutAWatch(t *testing.T) {
 	if err := SendStop(ctx, tc, nobody, Stop{}); err != nil {
 		t.Fatalf("stopping a watch that never started = %v, want nil", err)
 	}
-	if err := StartWatch(ctx, tc, Input{DetailID: nobody}); err == nil || !strings.Contains(err.Error(), "interval must be positive") {
+	if err := StartWatchOn(ctx, tc, "", Input{DetailID: nobody}); err == nil || !strings.Contains(err.Error(), "interval must be positive") {
 		t.Fatalf("starting a watch without an interval = %v", err)
 	}
-	if err := StartWatch(ctx, tc, Input{Interval: time.Minute}); err == nil || !strings.Contains(err.Error(), "no detail") {
+	if err := StartWatchOn(ctx, tc, "", Input{Interval: time.Minute}); err == nil || !strings.Contains(err.Error(), "no detail") {
 		t.Fatalf("starting a watch without a detail = %v", err)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // In-memory stand-ins for the protection store, the directory and the
 // pager, keeping the promises the real ones make that the activities rely
 // on: a step once per dedupe key, a missed check-in once per (detail, due)
-// and never after a check-in since the due time or the detail's end, a
+// and never after a check-in since the due time (or since the watch's last)
+// or the detail's end, no new incident while the open one is unresolved, a
 // recovery once per incident. The real store's own tests check that it
 // keeps them.
 
@@ -43,6 +44,10 @@ type fakeStore struct {
 	steps      []fakeStep
 	incidents  map[string]uuid.UUID // by detail and due
 	raised     []protection.Missed  // every raise that opened an incident
+	asked      []protection.Missed  // every RaiseMissed call
+	// resolved: incidents whose escalations people have all resolved; any
+	// other incident raised here is still open.
+	resolved   map[uuid.UUID]bool
 	recoveries map[uuid.UUID]fakeRecovery
 	// fail, when set, is every call's answer.
 	fail error
@@ -52,7 +57,7 @@ func newFakeStore() *fakeStore {
 	return &fakeStore{
 		watch: map[uuid.UUID]protection.WatchState{}, details: map[uuid.UUID]protection.Detail{},
 		protectees: map[uuid.UUID]protection.Protectee{}, incidents: map[string]uuid.UUID{},
-		recoveries: map[uuid.UUID]fakeRecovery{},
+		resolved: map[uuid.UUID]bool{}, recoveries: map[uuid.UUID]fakeRecovery{},
 	}
 }
 
@@ -97,6 +102,14 @@ func (s *fakeStore) end(id uuid.UUID) {
 	s.watch[id] = ws
 }
 
+// resolve marks an incident as resolved by people: a silence that goes on
+// after it is a new incident.
+func (s *fakeStore) resolve(id uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resolved[id] = true
+}
+
 func (s *fakeStore) setFail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,6 +132,13 @@ func (s *fakeStore) raises() []protection.Missed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.raised)
+}
+
+// asks returns every RaiseMissed call, those that raised nothing new too.
+func (s *fakeStore) asks() []protection.Missed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.asked)
 }
 
 func (s *fakeStore) recoveriesOf() []fakeRecovery {
@@ -189,24 +209,32 @@ func (s *fakeStore) recordStep(id uuid.UUID, step protection.Step, key string) {
 	s.steps = append(s.steps, fakeStep{Detail: id, Step: step, Key: key})
 }
 
+// RaiseMissed keeps the real store's order: the incident already raised
+// for (detail, due) first, whatever happened since; then the detail's end,
+// a check-in at or after the due time or after the watch's last; then the
+// open incident while it is unresolved; else a new incident.
 func (s *fakeStore) RaiseMissed(_ context.Context, m protection.Missed) (protection.MissedResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return protection.MissedResult{}, s.fail
 	}
+	s.asked = append(s.asked, m)
 	ws, ok := s.watch[m.DetailID]
-	switch {
-	case !ok:
+	if !ok {
 		return protection.MissedResult{}, protection.ErrDetailNotFound
-	case ws.Status == protection.StatusEnded:
-		return protection.MissedResult{Ended: true}, nil
-	case ws.LastCheckIn != nil && !ws.LastCheckIn.Before(m.Due):
-		return protection.MissedResult{CheckedIn: ws.LastCheckIn}, nil
 	}
 	key := fmt.Sprintf("%s:%d", m.DetailID, m.Due.UnixMicro())
 	if id, ok := s.incidents[key]; ok {
-		return protection.MissedResult{IncidentID: id}, nil
+		return protection.MissedResult{IncidentID: id, Ended: ws.Status == protection.StatusEnded}, nil
+	}
+	switch {
+	case ws.Status == protection.StatusEnded:
+		return protection.MissedResult{Ended: true}, nil
+	case ws.LastCheckIn != nil && (!ws.LastCheckIn.Before(m.Due) || ws.LastCheckIn.After(m.Last)):
+		return protection.MissedResult{CheckedIn: ws.LastCheckIn}, nil
+	case m.Open != nil && s.isRaised(*m.Open) && !s.resolved[*m.Open]:
+		return protection.MissedResult{IncidentID: *m.Open}, nil
 	}
 	id := uuid.New()
 	s.incidents[key] = id
@@ -221,7 +249,7 @@ func (s *fakeStore) RecordRecovery(_ context.Context, detailID, incidentID uuid.
 	if s.fail != nil {
 		return s.fail
 	}
-	if !slices.ContainsFunc(s.raisedIDs(), func(id uuid.UUID) bool { return id == incidentID }) {
+	if !s.isRaised(incidentID) {
 		return fault.New(fault.NotFound, "incident not found")
 	}
 	if _, ok := s.recoveries[incidentID]; !ok {
@@ -231,12 +259,13 @@ func (s *fakeStore) RecordRecovery(_ context.Context, detailID, incidentID uuid.
 	return nil
 }
 
-func (s *fakeStore) raisedIDs() []uuid.UUID {
-	var out []uuid.UUID
+func (s *fakeStore) isRaised(incidentID uuid.UUID) bool {
 	for _, id := range s.incidents {
-		out = append(out, id)
+		if id == incidentID {
+			return true
+		}
 	}
-	return out
+	return false
 }
 
 // fakeDirectory knows people and how they are reached.

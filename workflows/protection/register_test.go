@@ -35,7 +35,7 @@ func TestActivityMethodsDoNotShadowOtherPackages(t *testing.T) {
 	// Escalation registers its methods under their own names; that is
 	// only a clash when another package declares the name.
 	registered := map[string][]string{
-		"protection": {ActivityRemind, ActivityMissed, ActivityRecovery, ActivityState},
+		"protection": {ActivityRemind, ActivityMissed, ActivityRecovery},
 		"escalation": {wfescalation.ActivityPage, wfescalation.ActivityRecordStep, wfescalation.ActivityDecide,
 			wfescalation.ActivityHandOff, wfescalation.ActivityPlanPages, wfescalation.ActivityDeliver},
 		"travel": {travel.ActivityAsk, travel.ActivityRecordStep, travel.ActivityDecide},

@@ -20,6 +20,7 @@ import (
 // re-recorded.
 var storedHistories = []string{
 	"checkins.json", "miss_then_recovery.json", "retimed.json", "codes_failed.json",
+	"miss_resolved_then_new.json",
 }
 
 func newReplayer() worker.WorkflowReplayer {
@@ -44,6 +45,7 @@ func TestRecordHistories(t *testing.T) {
 		"miss_then_recovery": watchMissThenRecovery,
 		"retimed":            watchRetimed,
 		"codes_failed":       watchCodesFailed,
+		"resolved_then_new":  watchResolvedThenSilence,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

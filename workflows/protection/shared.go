@@ -46,7 +46,6 @@ const QueryState = "state"
 // other activity's on the shared worker (the SDK registers by method name
 // too).
 const (
-	ActivityState    = "ProtectionWatchState"
 	ActivityRemind   = "ProtectionRemind"
 	ActivityMissed   = "ProtectionRaiseMissed"
 	ActivityRecovery = "ProtectionRecordRecovery"

@@ -248,9 +248,9 @@ func (w *run) retime(ctx workflow.Context, r Retime) {
 }
 
 // codesFailed raises a missed check-in now, unless a good check-in came
-// after the wrong codes or a missed check-in is already open.
+// after the wrong codes (Postgres decides whether an open one covers it).
 func (w *run) codesFailed(ctx workflow.Context, c CodesFailed) error {
-	if !c.At.After(w.state.LastCheckIn) || w.state.OpenIncident != nil {
+	if !c.At.After(w.state.LastCheckIn) {
 		return nil
 	}
 	return w.raise(ctx, c.At, ReasonCodesFailed)
@@ -288,17 +288,16 @@ func (w *run) remind(ctx workflow.Context) error {
 }
 
 // lapse acts on a grace period that passed without a check-in: it raises
-// the missed check-in unless one is open, and moves on to the next due
-// time, the missed one plus the interval.
+// the missed check-in (Postgres keeps one still open instead of raising
+// another), and moves on to the next due time, the missed one plus the
+// interval.
 func (w *run) lapse(ctx workflow.Context) error {
-	if w.state.OpenIncident == nil {
-		last := w.state.LastCheckIn
-		if err := w.raise(ctx, w.state.NextDue, ReasonNoCheckIn); err != nil {
-			return err
-		}
-		if w.state.Stopped || !w.state.LastCheckIn.Equal(last) {
-			return nil // ended, or Postgres held a check-in: the interval restarted from it
-		}
+	last := w.state.LastCheckIn
+	if err := w.raise(ctx, w.state.NextDue, ReasonNoCheckIn); err != nil {
+		return err
+	}
+	if w.state.Stopped || !w.state.LastCheckIn.Equal(last) {
+		return nil // ended, or Postgres held a check-in: the interval restarted from it
 	}
 	next := w.state.NextDue.Add(w.state.Interval)
 	if now := workflow.Now(ctx); next.Before(now) {
@@ -316,6 +315,7 @@ func (w *run) raise(ctx workflow.Context, due time.Time, reason string) error {
 	var res protection.MissedResult
 	err := workflow.ExecuteActivity(postgresOnly(ctx), ActivityMissed, protection.Missed{
 		DetailID: w.in.DetailID, Due: due, Reason: reason, TierWait: w.in.TierWait,
+		Last: w.state.LastCheckIn, Open: w.state.OpenIncident,
 	}).Get(ctx, &res)
 	if err != nil {
 		return err
@@ -327,6 +327,8 @@ func (w *run) raise(ctx workflow.Context, due time.Time, reason string) error {
 		return w.checkedIn(ctx, *res.CheckedIn, "")
 	case res.IncidentID == uuid.Nil:
 		workflow.GetLogger(ctx).Error("check-in watch: RaiseMissed named no incident", "detail", w.in.DetailID, "due", due)
+	case w.state.OpenIncident != nil && *w.state.OpenIncident == res.IncidentID:
+		// Still open: the silence goes on under it.
 	default:
 		id := res.IncidentID
 		w.state.OpenIncident = &id

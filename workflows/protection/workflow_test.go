@@ -36,7 +36,10 @@ const (
 var (
 	start    = time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC)
 	detailID = uuid.MustParse("0190d2a4-0000-7000-8000-00000000d001")
+	// incident, then second, are the incidents the harness raises by
+	// default.
 	incident = uuid.MustParse("0190d2a4-0000-7000-8000-00000000e001")
+	second   = uuid.MustParse("0190d2a4-0000-7000-8000-00000000e002")
 )
 
 func minute(n int) time.Duration { return time.Duration(n) * time.Minute }
@@ -69,10 +72,15 @@ type harness struct {
 	raises     []raiseCall
 	recoveries []recoveryCall
 	// remind, raise and recover answer the activities; by default a
-	// reminder goes out, a raise opens incident, a recovery is recorded.
+	// reminder goes out, a raise answers as Postgres does (see
+	// defaultRaise), a recovery is recorded.
 	remind  func(req RemindRequest) (RemindResult, error)
 	raise   func(n int, req protection.Missed) (protection.MissedResult, error)
 	recover func(req RecoveryRequest) error
+	// opened counts the incidents defaultRaise opened; resolved are those
+	// people have resolved (resolveAt).
+	opened   int
+	resolved map[uuid.UUID]bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -82,7 +90,7 @@ func newHarness(t *testing.T) *harness {
 	suite.SetLogger(tlog.NewStructuredLogger(historytest.QuietLogger()))
 	h := &harness{t: t, env: suite.NewTestWorkflowEnvironment(), in: Input{
 		DetailID: detailID, Interval: interval, Grace: grace, From: start, TierWait: tierWait,
-	}}
+	}, resolved: map[uuid.UUID]bool{}}
 	h.env.SetStartTime(start)
 	h.env.RegisterWorkflowWithOptions(Watch, workflow.RegisterOptions{Name: WorkflowName})
 	// Real method values under the stable names, so the mocks below are
@@ -108,11 +116,12 @@ func newHarness(t *testing.T) *harness {
 			h.mu.Lock()
 			h.raises = append(h.raises, raiseCall{At: h.since(), Req: req})
 			n, answer := len(h.raises), h.raise
-			h.mu.Unlock()
-			if answer != nil {
-				return answer(n, req)
+			if answer == nil {
+				defer h.mu.Unlock()
+				return h.defaultRaise(req), nil
 			}
-			return protection.MissedResult{IncidentID: incident}, nil
+			h.mu.Unlock()
+			return answer(n, req)
 		}).Maybe()
 	h.env.OnActivity(ActivityRecovery, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, req RecoveryRequest) error {
@@ -129,6 +138,31 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) since() time.Duration { return h.env.Now().Sub(start) }
+
+// defaultRaise answers a raise as Postgres does when nobody has checked in:
+// the open incident while it is unresolved, else a new one (incident, then
+// second). h.mu is held.
+func (h *harness) defaultRaise(req protection.Missed) protection.MissedResult {
+	if req.Open != nil && !h.resolved[*req.Open] {
+		return protection.MissedResult{IncidentID: *req.Open}
+	}
+	ids := []uuid.UUID{incident, second}
+	if h.opened >= len(ids) {
+		h.t.Errorf("raise %+v: the harness has no third incident", req)
+		return protection.MissedResult{}
+	}
+	h.opened++
+	return protection.MissedResult{IncidentID: ids[h.opened-1]}
+}
+
+// resolveAt has people resolve the incident id n minutes after the start.
+func (h *harness) resolveAt(n int, id uuid.UUID) {
+	h.after(minute(n), func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.resolved[id] = true
+	})
+}
 
 // after runs fn d after the start, in mock time.
 func (h *harness) after(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
@@ -230,8 +264,22 @@ func (h *harness) wantRecoveries(want ...recoveryCall) {
 	}
 }
 
+// missedAt is the raise at minute n of the check-in due at minute due, by
+// a watch whose last check-in is the start and that has nothing open.
 func missedAt(n, due int, reason string) raiseCall {
-	return raiseCall{At: minute(n), Req: protection.Missed{DetailID: detailID, Due: at(due), Reason: reason, TierWait: tierWait}}
+	return raiseCall{At: minute(n), Req: protection.Missed{DetailID: detailID, Due: at(due), Reason: reason, TierWait: tierWait, Last: start}}
+}
+
+// under is c made while the watch holds the open incident id.
+func (c raiseCall) under(id uuid.UUID) raiseCall {
+	c.Req.Open = ptr(id)
+	return c
+}
+
+// after is c made by a watch whose last check-in was at minute n.
+func (c raiseCall) after(n int) raiseCall {
+	c.Req.Last = at(n)
+	return c
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -273,16 +321,52 @@ func TestWatchCheckInWithinGracePreventsTheIncident(t *testing.T) {
 	}
 }
 
-func TestWatchRaisesOnceAtTheEndOfTheGracePeriod(t *testing.T) {
+func TestWatchSilenceGoesOnUnderTheOpenIncident(t *testing.T) {
 	h := newHarness(t)
 	h.stopAt(200)
 	state := h.run()
 	// Silence goes on: reminders every interval from the missed due time,
-	// but one incident only.
+	// and at each lapse Postgres is asked again, naming the open incident;
+	// while it is unresolved the answer is that incident, counted once.
 	h.wantReminders(60, 120, 180)
 	h.wantDues(60, 120, 180)
-	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn))
-	if state.Missed != 1 || state.OpenIncident == nil || *state.OpenIncident != incident || state.Reminders != 3 {
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn),
+		missedAt(125, 120, ReasonNoCheckIn).under(incident),
+		missedAt(185, 180, ReasonNoCheckIn).under(incident))
+	want := State{Interval: interval, Grace: grace, LastCheckIn: start, NextDue: at(240), Reminders: 3, Missed: 1,
+		OpenIncident: ptr(incident), Stopped: true}
+	if !reflect.DeepEqual(state, want) {
+		t.Fatalf("state = %+v, want %+v", state, want)
+	}
+}
+
+func TestWatchSilenceAfterTheIncidentWasResolvedRaisesANewOne(t *testing.T) {
+	h := newHarness(t)
+	// People resolve the incident at 100 though nobody has checked in.
+	h.resolveAt(100, incident)
+	h.stopAt(200)
+	state := h.run()
+	h.wantReminders(60, 120, 180)
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn),
+		missedAt(125, 120, ReasonNoCheckIn).under(incident),
+		missedAt(185, 180, ReasonNoCheckIn).under(second))
+	h.wantRecoveries()
+	want := State{Interval: interval, Grace: grace, LastCheckIn: start, NextDue: at(240), Reminders: 3, Missed: 2,
+		OpenIncident: ptr(second), Stopped: true}
+	if !reflect.DeepEqual(state, want) {
+		t.Fatalf("state = %+v, want %+v", state, want)
+	}
+}
+
+func TestWatchCheckInAfterANewIncidentRecoversTheNewOne(t *testing.T) {
+	h := newHarness(t)
+	h.resolveAt(100, incident)
+	h.checkIn(150, "agent-a")
+	h.stopAt(151)
+	state := h.run()
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(125, 120, ReasonNoCheckIn).under(incident))
+	h.wantRecoveries(recoveryCall{At: minute(150), Req: RecoveryRequest{DetailID: detailID, IncidentID: second, At: at(150), By: "agent-a"}})
+	if state.OpenIncident != nil || state.Missed != 2 {
 		t.Fatalf("state = %+v", state)
 	}
 }
@@ -303,17 +387,12 @@ func TestWatchLaterCheckInRecordsTheRecoveryOnce(t *testing.T) {
 
 func TestWatchNewMissAfterRecoveryRaisesAgain(t *testing.T) {
 	h := newHarness(t)
-	second := uuid.MustParse("0190d2a4-0000-7000-8000-00000000e002")
-	h.raise = func(n int, _ protection.Missed) (protection.MissedResult, error) {
-		if n == 2 {
-			return protection.MissedResult{IncidentID: second}, nil
-		}
-		return protection.MissedResult{IncidentID: incident}, nil
-	}
 	h.checkIn(90, "agent-a")
 	h.stopAt(160)
 	state := h.run()
-	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(155, 150, ReasonNoCheckIn))
+	// The recovery closed the watch's hold on the first incident, resolved
+	// or not: the next miss names nothing open.
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(155, 150, ReasonNoCheckIn).after(90))
 	if state.OpenIncident == nil || *state.OpenIncident != second || state.Missed != 2 {
 		t.Fatalf("state = %+v", state)
 	}
@@ -360,7 +439,7 @@ func TestWatchRetimeDuringTheGracePeriod(t *testing.T) {
 		// No second reminder for the due already reminded of; the next due
 		// after the miss is the missed one plus the new interval.
 		h.wantReminders(60, 90)
-		h.wantRaises(missedAt(63, 60, ReasonNoCheckIn))
+		h.wantRaises(missedAt(63, 60, ReasonNoCheckIn), missedAt(93, 90, ReasonNoCheckIn).under(incident))
 	})
 	t.Run("an interval that is not positive is ignored", func(t *testing.T) {
 		h := newHarness(t)
@@ -391,16 +470,43 @@ func TestWatchCodesFailedRaisesAtOnce(t *testing.T) {
 	h.after(minute(20), func() { h.env.SignalWorkflow(SignalCodesFailed, CodesFailed{At: at(20)}) })
 	h.stopAt(70)
 	state := h.run()
-	// The reminder still goes at 60, but its grace period raises nothing:
-	// a missed check-in is open.
+	// The reminder still goes at 60; its lapse names the open incident,
+	// which Postgres keeps.
 	h.wantReminders(60)
-	h.wantRaises(missedAt(20, 20, ReasonCodesFailed))
+	h.wantRaises(missedAt(20, 20, ReasonCodesFailed), missedAt(65, 60, ReasonNoCheckIn).under(incident))
 	if ReasonCodesFailed != "3 wrong codes in a row" {
 		t.Fatalf("reason %q", ReasonCodesFailed)
 	}
-	if state.OpenIncident == nil || state.Missed != 1 {
+	if state.OpenIncident == nil || *state.OpenIncident != incident || state.Missed != 1 {
 		t.Fatalf("state = %+v", state)
 	}
+}
+
+func TestWatchCodesFailedWhileAnIncidentIsOpen(t *testing.T) {
+	codesFailedAt := func(h *harness, n int) {
+		h.after(minute(n), func() { h.env.SignalWorkflow(SignalCodesFailed, CodesFailed{At: at(n)}) })
+	}
+	t.Run("unresolved: the open incident covers it", func(t *testing.T) {
+		h := newHarness(t)
+		codesFailedAt(h, 70)
+		h.stopAt(71)
+		state := h.run()
+		h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(70, 70, ReasonCodesFailed).under(incident))
+		if state.OpenIncident == nil || *state.OpenIncident != incident || state.Missed != 1 {
+			t.Fatalf("state = %+v", state)
+		}
+	})
+	t.Run("resolved: a new incident", func(t *testing.T) {
+		h := newHarness(t)
+		h.resolveAt(68, incident)
+		codesFailedAt(h, 70)
+		h.stopAt(71)
+		state := h.run()
+		h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(70, 70, ReasonCodesFailed).under(incident))
+		if state.OpenIncident == nil || *state.OpenIncident != second || state.Missed != 2 {
+			t.Fatalf("state = %+v", state)
+		}
+	})
 }
 
 func TestWatchCodesFailedBeforeALaterCheckInIsIgnored(t *testing.T) {
@@ -454,12 +560,33 @@ func TestWatchRaiseAnsweringCheckedInLeavesNothingOpen(t *testing.T) {
 	}
 	h.stopAt(130)
 	state := h.run()
-	// Nothing was open after the first raise, so the next miss raises.
-	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(129, 124, ReasonNoCheckIn))
+	// Nothing was open after the first raise, so the next miss names
+	// nothing open, and the check-in Postgres held as the last.
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(129, 124, ReasonNoCheckIn).after(64))
 	h.wantReminders(60, 124)
 	h.wantRecoveries()
 	if state.Missed != 1 || !state.LastCheckIn.Equal(at(64)) {
 		t.Fatalf("state = %+v", state)
+	}
+}
+
+func TestWatchRaiseAnsweringACheckInBeforeTheDueTime(t *testing.T) {
+	h := newHarness(t)
+	// Postgres holds a check-in at 59 whose signal never came and that the
+	// reminder at 60 did not see: it counts, though before the due time.
+	h.raise = func(n int, req protection.Missed) (protection.MissedResult, error) {
+		if n == 1 {
+			return protection.MissedResult{CheckedIn: ptr(at(59))}, nil
+		}
+		return protection.MissedResult{IncidentID: incident}, nil
+	}
+	h.stopAt(120)
+	state := h.run()
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn))
+	h.wantReminders(60, 119)
+	want := State{Interval: interval, Grace: grace, LastCheckIn: at(59), NextDue: at(119), Reminders: 2, Stopped: true}
+	if !reflect.DeepEqual(state, want) {
+		t.Fatalf("state = %+v, want %+v", state, want)
 	}
 }
 
@@ -544,9 +671,9 @@ func TestWatchContinuesAsNewCarryingTheOpenIncident(t *testing.T) {
 	h.after(minute(70), func() { h.env.SetCurrentHistoryLength(historyLimit + 1) })
 	next := h.continued()
 	// The run hands over once the grace period of the reminder at 120 has
-	// passed, raising nothing more.
+	// passed; that lapse named the open incident, and nothing new came.
 	h.wantReminders(60, 120)
-	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn))
+	h.wantRaises(missedAt(65, 60, ReasonNoCheckIn), missedAt(125, 120, ReasonNoCheckIn).under(incident))
 	want := Input{DetailID: detailID, Interval: interval, Grace: grace, From: start, TierWait: tierWait,
 		OpenIncident: ptr(incident), NextDue: at(180), Reminders: 2, Missed: 1}
 	if !reflect.DeepEqual(next, want) {
@@ -582,9 +709,10 @@ func TestWatchResumesFromACarriedInput(t *testing.T) {
 	state := h.run()
 	h.wantReminders(10)
 	h.wantDues(10)
-	// The carried incident is still open: no second raise at 15, and the
-	// check-in recovers it.
-	h.wantRaises()
+	// The lapse at 15 names the carried incident, still open, so nothing
+	// new is counted; the check-in recovers it.
+	h.wantRaises(raiseCall{At: minute(15), Req: protection.Missed{DetailID: detailID, Due: at(10), Reason: ReasonNoCheckIn,
+		TierWait: tierWait, Last: at(-50), Open: ptr(incident)}})
 	h.wantRecoveries(recoveryCall{At: minute(20), Req: RecoveryRequest{DetailID: detailID, IncidentID: incident, At: at(20), By: "agent-a"}})
 	want := State{Interval: interval, Grace: grace, LastCheckIn: at(20), NextDue: at(80), Reminders: 4, Missed: 1, Stopped: true}
 	if !reflect.DeepEqual(state, want) {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 	graphql "github.com/graph-gophers/graphql-go"
@@ -385,6 +386,22 @@ func (v *view) concealed(ctx context.Context, detailID uuid.UUID, err error) err
 	st, serr := v.root.viewIn(v.id, nil).detailStanding(ctx, d)
 	if serr == nil && st == protection.Hidden {
 		return protection.ErrDetailNotFound
+	}
+	return err
+}
+
+// concealedMovement is concealed for a change to a movement: a movement of
+// a detail the caller may not see is as unknown as the detail.
+func (v *view) concealedMovement(ctx context.Context, movementID uuid.UUID, err error) error {
+	if code := fault.CodeOf(err); code != fault.Forbidden && code != fault.Conflict {
+		return err
+	}
+	detailID, derr := v.root.store.MovementDetail(ctx, movementID)
+	if derr != nil {
+		return err
+	}
+	if errors.Is(v.concealed(ctx, detailID, err), protection.ErrDetailNotFound) {
+		return protection.ErrMovementNotFound
 	}
 	return err
 }

@@ -412,7 +412,7 @@ func (r *protectionRoot) UpdateMovement(ctx context.Context, args struct {
 	}
 	m, err := r.store.UpdateMovement(ctx, actor, c)
 	if err != nil {
-		return nil, err
+		return nil, v.concealedMovement(ctx, mid, err)
 	}
 	d, err := v.planDetail(ctx, m.DetailID)
 	if err != nil {

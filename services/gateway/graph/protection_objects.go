@@ -21,7 +21,7 @@ var (
 	maskedDetailFields    = []string{
 		protection.FieldLastPosition, protection.FieldLastCheckInPos, protection.FieldCheckInPositions,
 		protection.FieldMovementPlaces, protection.FieldMovementTimes, protection.FieldMovementRouteNotes,
-		protection.FieldSafeHavenNotes, protection.FieldAdvanceNotes,
+		protection.FieldSafeHavenNotes, protection.FieldAdvanceNotes, protection.FieldTimelineNotes,
 	}
 )
 
@@ -286,13 +286,27 @@ func (x *detailResolver) CheckIns(ctx context.Context, args pageArgs) (*connecti
 		func(c protection.CheckIn) *checkInResolver { return &checkInResolver{d: x, c: c} }), nil
 }
 
+// Timeline shows every step; for callers not cleared each note is empty
+// (the kind, the time and who did it stay).
 func (x *detailResolver) Timeline(ctx context.Context) ([]*detailStepResolver, error) {
+	st, err := x.standing(ctx)
+	if err != nil {
+		return nil, err
+	}
 	steps, err := x.v.root.store.Timeline(ctx, x.d.ID)
 	if err != nil {
 		return nil, err
 	}
+	if st == protection.Cleared && len(steps) > 0 {
+		if err := x.noteRead(ctx, protection.FieldTimelineNotes); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*detailStepResolver, len(steps))
 	for i, s := range steps {
+		if st != protection.Cleared {
+			s.Note = ""
+		}
 		out[i] = &detailStepResolver{s}
 	}
 	return out, nil

@@ -143,6 +143,10 @@ func (v detailView) nulls() []string {
 	for _, n := range v.AdvanceNotes {
 		add(protection.FieldAdvanceNotes, n.Place == nil || n.Note == nil)
 	}
+	add(protection.FieldTimelineNotes, len(v.Timeline) == 0)
+	for _, s := range v.Timeline {
+		add(protection.FieldTimelineNotes, s.Note == "")
+	}
 	slices.Sort(out)
 	return out
 }
@@ -150,7 +154,7 @@ func (v detailView) nulls() []string {
 // allDetailFields is what a masked detail lists, sorted.
 var allDetailFields = sortedCopy(protection.FieldLastPosition, protection.FieldLastCheckInPos, protection.FieldCheckInPositions,
 	protection.FieldMovementPlaces, protection.FieldMovementTimes, protection.FieldMovementRouteNotes,
-	protection.FieldSafeHavenNotes, protection.FieldAdvanceNotes)
+	protection.FieldSafeHavenNotes, protection.FieldAdvanceNotes, protection.FieldTimelineNotes)
 
 func sortedCopy(s ...string) []string {
 	out := slices.Clone(s)
@@ -772,13 +776,18 @@ func shape(t testing.TB, raw json.RawMessage) string {
 // clientMutationId answers as the first did. A check-in with the duress
 // code is answered the same way, and to the agent and to anyone not
 // cleared, the detail's check-ins and timeline then look as after any
-// other check-in; only the relay learns of it (its outbox row).
+// other check-in; only the relay learns of it (the duress its watch row
+// carries).
 func TestProtectionCheckInThroughGraphQL(t *testing.T) {
 	t.Parallel()
 	s := stacktest.New(t, stacktest.Options{NoWorker: true})
 	f := s.NewProtectionFixture(t)
 	agent := stacktest.ProtectionAgent
 	s.SetCheckInCodes(t, agent)
+	var mark int64
+	if err := s.Pool.QueryRow(t.Context(), `SELECT coalesce(max(id), 0) FROM outbox`).Scan(&mark); err != nil {
+		t.Fatal(err)
+	}
 
 	ordinary, ordinaryRaw := checkInAs(t, s, agent, f.DetailID, stacktest.CheckInCode(agent), "ci-ordinary")
 	if ordinary.ClientMutationID == nil || *ordinary.ClientMutationID != "ci-ordinary" || ordinary.CheckIn.NextDue.Sub(ordinary.CheckIn.At) != time.Hour ||
@@ -827,12 +836,17 @@ func TestProtectionCheckInThroughGraphQL(t *testing.T) {
 			t.Errorf("%s reads the check-in steps %q; want three alike", who, steps)
 		}
 	}
-	var duressRows int
-	if err := s.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE topic = $1`, protection.TopicDuress).Scan(&duressRows); err != nil {
+	// Only the relay can tell: the duress rides the check-in's own watch
+	// row, one CHECKED_IN per recorded check-in, whichever the code.
+	var checkedIn, withDuress int
+	if err := s.Pool.QueryRow(t.Context(), `SELECT count(*), count(*) FILTER (WHERE payload->'duress' IS NOT NULL) FROM outbox
+		WHERE id > $1 AND topic = $2 AND payload->>'command' = $3 AND payload->>'detailId' = $4`,
+		mark, protection.TopicWatch, protection.WatchCheckedIn, rawID(t, "Detail", f.DetailID)).Scan(&checkedIn, &withDuress); err != nil {
 		t.Fatal(err)
 	}
-	if duressRows != 1 {
-		t.Errorf("%d %s outbox rows after one duress check-in (and two ordinary ones)", duressRows, protection.TopicDuress)
+	if checkedIn != 2 || withDuress != 1 {
+		t.Errorf("%d CHECKED_IN watch rows, %d carrying a duress, after an ordinary check-in (and its retry) and a duress one; want 2 and 1",
+			checkedIn, withDuress)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"meridian.dev/platform/audit"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/fault"
-	"meridian.dev/platform/outbox"
 )
 
 const (
@@ -214,14 +213,15 @@ type checkInAudit struct {
 	NextDue   time.Time `json:"nextDue"`
 }
 
-// recordCheckIn records a good check-in in one transaction. Everything but
-// the relay's outbox row is the same for the duress code as for the
-// ordinary one: the row, the detail, the timeline, the audit row, the
-// stream event, the watch's signal and the answer.
+// recordCheckIn records a good check-in in one transaction. The duress code
+// writes the same rows as the ordinary one, the same number of them, and
+// answers the same: the row, the detail, the timeline, the audit row, the
+// stream event and the watch's CHECKED_IN; only that last row's payload,
+// which only the relay reads, carries the duress.
 func (s *Store) recordCheckIn(ctx context.Context, subject string, in CheckInInput, duress bool) (Receipt, error) {
 	var receipt Receipt
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		d, pos, prior, err := lockForCheckIn(ctx, tx, in.DetailID, subject, in.ClientMutationID)
+		d, prior, err := lockForCheckIn(ctx, tx, in.DetailID, subject, in.ClientMutationID)
 		if err != nil {
 			return err
 		}
@@ -242,20 +242,8 @@ func (s *Store) recordCheckIn(ctx context.Context, subject string, in CheckInInp
 		receipt = Receipt{At: at, NextDue: at.Add(d.Interval)}
 		b := &pgx.Batch{}
 		if err := s.queueCheckIn(ctx, b, CheckIn{ID: id, DetailID: in.DetailID, Agent: subject, At: at, Position: in.Position,
-			Note: in.Note, NextDue: receipt.NextDue}, in.ClientMutationID); err != nil {
+			Note: in.Note, NextDue: receipt.NextDue}, in.ClientMutationID, duress); err != nil {
 			return err
-		}
-		if duress {
-			// The check-in's own position, else the last the detail
-			// reported: the relay raises the incident from this alone.
-			where := in.Position
-			if where == nil {
-				where = pos
-			}
-			if err := outbox.QueueEnqueue(ctx, b, TopicDuress, Duress{CheckInID: id, DetailID: in.DetailID, Agent: subject,
-				At: at, Position: where}); err != nil {
-				return err
-			}
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("protection: check-in: %w", err)
@@ -270,19 +258,17 @@ func (s *Store) recordCheckIn(ctx context.Context, subject string, in CheckInInp
 
 // lockForCheckIn locks the detail and reads what a check-in decides on
 // now that nobody else can change it: its status, leader and agents, its
-// interval, its last reported position and the receipt of a try with the
-// same clientMutationId.
-func lockForCheckIn(ctx context.Context, tx pgx.Tx, detailID uuid.UUID, subject, clientMutationID string) (Detail, *Point, *Receipt, error) {
+// interval and the receipt of a try with the same clientMutationId.
+func lockForCheckIn(ctx context.Context, tx pgx.Tx, detailID uuid.UUID, subject, clientMutationID string) (Detail, *Receipt, error) {
 	var d Detail
 	var intervalS int
-	var lat, lon *float64
-	err := tx.QueryRow(ctx, `SELECT status, leader, check_in_interval_s, position_lat, position_lon FROM details
-		WHERE id = $1 FOR UPDATE`, detailID).Scan(&d.Status, &d.Leader, &intervalS, &lat, &lon)
+	err := tx.QueryRow(ctx, `SELECT status, leader, check_in_interval_s FROM details
+		WHERE id = $1 FOR UPDATE`, detailID).Scan(&d.Status, &d.Leader, &intervalS)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Detail{}, nil, nil, ErrDetailNotFound
+		return Detail{}, nil, ErrDetailNotFound
 	}
 	if err != nil {
-		return Detail{}, nil, nil, fmt.Errorf("protection: lock detail %s: %w", detailID, err)
+		return Detail{}, nil, fmt.Errorf("protection: lock detail %s: %w", detailID, err)
 	}
 	// A second statement, begun once the lock is held: under READ
 	// COMMITTED a statement sees only what committed before it began, so
@@ -295,24 +281,21 @@ func lockForCheckIn(ctx context.Context, tx pgx.Tx, detailID uuid.UUID, subject,
 		LEFT JOIN check_ins r ON r.detail_id = $1 AND r.agent = $2 AND r.client_mutation_id = NULLIF($3, '')`,
 		detailID, subject, clientMutationID).Scan(&d.Agents, &priorAt, &priorDue)
 	if err != nil {
-		return Detail{}, nil, nil, fmt.Errorf("protection: check-in %s: %w", detailID, err)
+		return Detail{}, nil, fmt.Errorf("protection: check-in %s: %w", detailID, err)
 	}
 	d.ID, d.Interval = detailID, time.Duration(intervalS)*time.Second
-	var pos *Point
-	if lat != nil && lon != nil {
-		pos = &Point{Latitude: *lat, Longitude: *lon}
-	}
 	var prior *Receipt
 	if priorAt != nil && priorDue != nil {
 		prior = &Receipt{At: priorAt.UTC(), NextDue: priorDue.UTC()}
 	}
-	return d, pos, prior, nil
+	return d, prior, nil
 }
 
 // queueCheckIn queues a good check-in's writes: its row, the detail's last
 // check-in and next due time (and the wrong codes forgiven), the timeline
-// step, the audit row, the stream event and the watch's signal.
-func (s *Store) queueCheckIn(ctx context.Context, b *pgx.Batch, c CheckIn, clientMutationID string) error {
+// step, the audit row, the stream event and the watch's signal, which
+// carries the duress of a duress check-in.
+func (s *Store) queueCheckIn(ctx context.Context, b *pgx.Batch, c CheckIn, clientMutationID string, duress bool) error {
 	var lat, lon *float64
 	if c.Position != nil {
 		lat, lon = &c.Position.Latitude, &c.Position.Longitude
@@ -331,5 +314,12 @@ func (s *Store) queueCheckIn(ctx context.Context, b *pgx.Batch, c CheckIn, clien
 	if err := queueDetailChanged(ctx, b, c.DetailID, EventCheckIn, c.At); err != nil {
 		return err
 	}
-	return queueWatch(ctx, b, WatchCommand{DetailID: c.DetailID, Command: WatchCheckedIn, At: c.At, Actor: c.Agent})
+	cmd := WatchCommand{DetailID: c.DetailID, Command: WatchCheckedIn, At: c.At, Actor: c.Agent}
+	if duress {
+		// The check-in's own position only: a fallback chosen here would
+		// carry the check-in's time, not its own. Without one, RaiseDuress
+		// finds the last known position, with the time it was known.
+		cmd.Duress = &Duress{CheckInID: c.ID, DetailID: c.DetailID, Agent: c.Agent, At: c.At, Position: c.Position}
+	}
+	return queueWatch(ctx, b, cmd)
 }

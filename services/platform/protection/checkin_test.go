@@ -24,15 +24,15 @@ func counting() (context.Context, *atomic.Int64) {
 	return context.WithValue(context.Background(), derivationCounterKey{}, &n), &n
 }
 
-// written is what one check-in wrote, as anyone but the relay's duress
-// handler could read it, with the detail's and the check-in's IDs replaced
-// by placeholders so that two check-ins can be compared field by field.
+// written is what one check-in wrote, with the detail's and the check-in's
+// IDs replaced by placeholders so that two check-ins can be compared field
+// by field.
 type written struct {
 	CheckIns []map[string]any
 	Detail   map[string]any
 	Timeline []map[string]any
 	Audit    []map[string]any
-	Outbox   []map[string]any // every topic but TopicDuress
+	Outbox   []map[string]any // every row, its payload without the duress only the relay reads
 }
 
 // rowsAsMaps reads a query's rows as column → value.
@@ -103,9 +103,41 @@ func (e *ciEnv) writtenBy(detailID uuid.UUID, marks [3]int) written {
 			WHERE detail_id = $1 AND id > $2 ORDER BY id`, detailID, marks[1]), ids...),
 		Audit: anonymize(e.rowsAsMaps(`SELECT actor, action, object_type, object_id, before, after, restricted_to FROM audit_log
 			WHERE id > $1 AND object_id = $2 ORDER BY id`, marks[0], detailID.String()), ids...),
-		Outbox: anonymize(e.rowsAsMaps(`SELECT topic, payload FROM outbox WHERE id > $1 AND topic <> $2 ORDER BY id`,
-			marks[2], TopicDuress), ids...),
+		Outbox: anonymize(e.rowsAsMaps(`SELECT topic, payload - 'duress' AS payload FROM outbox WHERE id > $1 ORDER BY id`,
+			marks[2]), ids...),
 	}
+}
+
+// checkedInDuress reads the duress carried by each of the detail's
+// CHECKED_IN watch rows, oldest first: nil for a row that carries none.
+func (e *ciEnv) checkedInDuress(detailID uuid.UUID) []*Duress {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT payload->'duress' FROM outbox
+		WHERE topic = $1 AND payload->>'command' = $2 AND payload->>'detailId' = $3 ORDER BY id`,
+		TopicWatch, WatchCheckedIn, detailID.String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []*Duress
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			e.t.Fatal(err)
+		}
+		var d *Duress
+		if raw != nil {
+			d = new(Duress)
+			if err := json.Unmarshal(raw, d); err != nil {
+				e.t.Fatalf("duress %s: %v", raw, err)
+			}
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
 }
 
 func (e *ciEnv) marks() [3]int {
@@ -161,7 +193,7 @@ func TestDuressCheckInLooksExactlyLikeAnOrdinaryOne(t *testing.T) {
 		{"details", w1.Detail, w2.Detail},
 		{"timeline", w1.Timeline, w2.Timeline},
 		{"audit", w1.Audit, w2.Audit},
-		{"outbox (stream and watch)", w1.Outbox, w2.Outbox},
+		{"outbox (stream and watch, but the duress)", w1.Outbox, w2.Outbox},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			t.Errorf("%s differ:\nordinary %v\nduress   %v", c.name, c.a, c.b)
@@ -174,63 +206,76 @@ func TestDuressCheckInLooksExactlyLikeAnOrdinaryOne(t *testing.T) {
 	if len(w1.Audit) != 1 || w1.Audit[0]["action"] != `"detail.check_in"` || strings.Contains(w1.Audit[0]["after"].(string), "51.5") {
 		t.Errorf("audit: %v, want one detail.check_in without the position", w1.Audit)
 	}
-	var topics []string
-	for _, o := range w1.Outbox {
-		topics = append(topics, o["topic"].(string))
+	// The same topics, in the same order, and so the same number of rows:
+	// nothing in the trace of the write tells the duress.
+	topicsOf := func(w written) []string {
+		var topics []string
+		for _, o := range w.Outbox {
+			topics = append(topics, o["topic"].(string))
+		}
+		return topics
 	}
-	if want := []string{`"` + TopicDetailChanged + `"`, `"` + TopicWatch + `"`}; !reflect.DeepEqual(topics, want) {
-		t.Errorf("outbox topics %v, want %v", topics, want)
+	want := []string{`"` + TopicDetailChanged + `"`, `"` + TopicWatch + `"`}
+	if got := topicsOf(w1); !reflect.DeepEqual(got, want) {
+		t.Errorf("ordinary outbox topics %v, want %v", got, want)
+	}
+	if got := topicsOf(w2); !reflect.DeepEqual(got, want) {
+		t.Errorf("duress outbox topics %v, want %v", got, want)
 	}
 
-	// Only the relay can tell: one duress row, for the duress check-in.
-	var payloads []Duress
-	rows := e.rowsAsMaps(`SELECT payload FROM outbox WHERE topic = $1`, TopicDuress)
-	for _, r := range rows {
-		raw, _ := json.Marshal(r["payload"])
-		var d Duress
-		if err := json.Unmarshal(raw, &d); err != nil {
-			t.Fatal(err)
-		}
-		payloads = append(payloads, d)
+	// Only the relay can tell: the duress check-in's own watch row carries
+	// the duress, with the check-in's position; the ordinary one's none.
+	if got := e.checkedInDuress(ordinaryDetail.ID); len(got) != 1 || got[0] != nil {
+		t.Errorf("the ordinary check-in's CHECKED_IN rows carry %v, want one without a duress", got)
 	}
-	if len(payloads) != 1 {
-		t.Fatalf("%d duress rows, want 1", len(payloads))
+	got := e.checkedInDuress(duressDetail.ID)
+	if len(got) != 1 || got[0] == nil {
+		t.Fatalf("the duress check-in's CHECKED_IN rows carry %v, want one with its duress", got)
 	}
 	var duressCheckIn uuid.UUID
 	if err := e.pool.QueryRow(context.Background(), `SELECT id FROM check_ins WHERE detail_id = $1`, duressDetail.ID).Scan(&duressCheckIn); err != nil {
 		t.Fatal(err)
 	}
-	want := Duress{CheckInID: duressCheckIn, DetailID: duressDetail.ID, Agent: ciAgent.Subject, At: e.now, Position: here}
-	if got := payloads[0]; got.CheckInID != want.CheckInID || got.DetailID != want.DetailID || got.Agent != want.Agent ||
-		!got.At.Equal(want.At) || got.Position == nil || *got.Position != *here {
-		t.Errorf("duress payload %+v, want %+v", got, want)
+	wantDuress := Duress{CheckInID: duressCheckIn, DetailID: duressDetail.ID, Agent: ciAgent.Subject, At: e.now, Position: here}
+	if d := got[0]; d.CheckInID != wantDuress.CheckInID || d.DetailID != wantDuress.DetailID || d.Agent != wantDuress.Agent ||
+		!d.At.Equal(wantDuress.At) || d.Position == nil || *d.Position != *here {
+		t.Errorf("duress %+v, want %+v", *d, wantDuress)
 	}
 }
 
-// Without a position of its own, a duress check-in reports the detail's
-// last position to the relay.
-func TestDuressWithoutPositionCarriesTheDetailsLastPosition(t *testing.T) {
+// Without a position of its own, a duress check-in carries none: the
+// detail's last position is the incident's, found when it is raised and
+// named with the time it was reported, not the check-in's.
+func TestDuressWithoutPositionCarriesNoneAndIsRaisedAtTheLastKnown(t *testing.T) {
 	e := newCIEnv(t)
 	e.setCodes(ciAgent)
 	d := e.activeDetail("Helena Vance")
 	ctx := context.Background()
-	if _, err := e.store.ReportPosition(ctx, ciAgent2, d.ID, Point{Latitude: 48.8566, Longitude: 2.3522}, nil); err != nil {
+	paris := Point{Latitude: 48.8566, Longitude: 2.3522}
+	if _, err := e.store.ReportPosition(ctx, ciAgent2, d.ID, paris, nil); err != nil {
 		t.Fatal(err)
 	}
+	e.now = e.now.Add(25 * time.Minute)
 	if _, err := e.store.CheckIn(ctx, ciAgent, CheckInInput{DetailID: d.ID, Code: ciDuress}); err != nil {
 		t.Fatal(err)
 	}
-	rows := e.rowsAsMaps(`SELECT payload FROM outbox WHERE topic = $1`, TopicDuress)
-	if len(rows) != 1 {
-		t.Fatalf("%d duress rows, want 1", len(rows))
+	got := e.checkedInDuress(d.ID)
+	if len(got) != 1 || got[0] == nil {
+		t.Fatalf("CHECKED_IN rows carry %v, want one with the duress", got)
 	}
-	raw, _ := json.Marshal(rows[0]["payload"])
-	var got Duress
-	if err := json.Unmarshal(raw, &got); err != nil {
+	if got[0].Position != nil {
+		t.Errorf("duress position %v, want none: the agent sent none", *got[0].Position)
+	}
+	id, err := e.store.RaiseDuress(ctx, *got[0], ciTierWait)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Position == nil || *got.Position != (Point{Latitude: 48.8566, Longitude: 2.3522}) {
-		t.Errorf("duress position %v, want the detail's last position", got.Position)
+	inc := e.incident(id)
+	if inc.Location == nil || inc.Location.Latitude != paris.Latitude || inc.Location.Longitude != paris.Longitude {
+		t.Errorf("incident location %v, want the detail's last position", inc.Location)
+	}
+	if !strings.Contains(inc.Title, "at 14:00 UTC") || strings.Contains(inc.Title, "14:25") {
+		t.Errorf("title %q, want the last position named with the time it was reported (14:00), not the check-in's", inc.Title)
 	}
 	// The check-in itself carries no position it was not given.
 	if n := e.count(`SELECT count(*) FROM check_ins WHERE detail_id = $1 AND latitude IS NULL AND longitude IS NULL`, d.ID); n != 1 {
@@ -415,7 +460,7 @@ func TestCheckInRetryWithTheSameClientMutationIDAnswersTheFirstReceipt(t *testin
 	if err != nil || late != first {
 		t.Errorf("retry after the end: %+v, %v; want %+v", late, err, first)
 	}
-	if n := e.count(`SELECT count(*) FROM outbox WHERE topic = $1`, TopicDuress); n != 0 {
+	if n := e.count(`SELECT count(*) FROM outbox WHERE topic = $1 AND payload->'duress' IS NOT NULL`, TopicWatch); n != 0 {
 		t.Errorf("a retry answered from the first receipt raised a duress (%d rows)", n)
 	}
 }

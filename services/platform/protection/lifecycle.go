@@ -350,7 +350,12 @@ func (s *Store) SetThreatLevel(ctx context.Context, actor auth.Identity, detailI
 			} else if d.StartedAt != nil {
 				base = *d.StartedAt
 			}
+			// As the watch does: a due time already past is now, not
+			// backdated (the agents could not have known of it).
 			t := base.Add(next.Interval)
+			if t.Before(now) {
+				t = now
+			}
 			due = &t
 		}
 		b.Queue(`UPDATE details SET threat_level = $2, check_in_interval_s = $3, interval_is_custom = $4,

@@ -25,8 +25,8 @@ type Notifier struct {
 // DETAIL radius) and notes it on the detail's timeline, once per incident
 // and detail. Protection's own incidents (a missed check-in, a duress) are
 // about a person, not a hazard to others, and restricted ones are nobody
-// else's business: both are skipped. It fails only when every page failed,
-// so a retry reaches someone.
+// else's business: both are skipped. It fails when any leader was reached
+// on no channel, so the relay retries until every one has been told.
 func (n *Notifier) IncidentNear(ctx context.Context, inc incident.Incident) error {
 	if inc.Location == nil || inc.RestrictedTo != nil || inc.SourceType == SourceType {
 		return nil
@@ -35,48 +35,69 @@ func (n *Notifier) IncidentNear(ctx context.Context, inc incident.Incident) erro
 	if err != nil {
 		return fmt.Errorf("protection: details near incident %s: %w", inc.ID, err)
 	}
-	var failures []error
-	sent := 0
+	if len(affected) == 0 {
+		return nil
+	}
+	leaders := make([]string, 0, len(affected))
 	for _, a := range affected {
-		d := a.Detail
-		// The timeline is read by people not cleared for the detail's
-		// position, which a distance would give away: the page alone, to
-		// the leader, carries it.
-		note := fmt.Sprintf("%s incident %q within %.1f km (%s)", inc.Severity, inc.Title, a.DistanceKm, via(a.Via))
-		step := fmt.Sprintf("%s incident %q nearby; the leader was paged", inc.Severity, inc.Title)
-		if err := n.Store.RecordStep(ctx, d.ID, Step{At: time.Now().UTC(), Kind: StepNearIncident, Actor: "system", Note: step},
-			fmt.Sprintf("near:%s:%s", inc.ID, d.ID), ""); err != nil {
-			return err
-		}
-		people, err := n.Directory.People(ctx, []string{d.Leader})
-		if err != nil {
-			return err
-		}
-		contacts, err := n.Directory.ContactsOf(ctx, []string{d.Leader})
-		if err != nil {
-			return err
-		}
-		told := n.Sender.Tell(ctx, people, contacts, func(p directory.Person, channel string) notify.Page {
-			return notify.Page{
-				IdempotencyKey: fmt.Sprintf("protection:near:%s:%s:%s:%s", inc.ID, d.ID, p.Subject, channel),
-				Site:           d.ID.String(), SiteName: "protection detail", Region: d.Region,
-				Level: string(inc.Severity), TierName: "detail leader", Note: note,
-				Recipients: []directory.Person{p}, SentAt: time.Now().UTC(),
-				Topic:    "protection",
-				Headline: fmt.Sprintf("%s incident near your detail: %s", inc.Severity, inc.Title),
-				Action:   fmt.Sprintf("Detail %s, incident %s. Check nearestSafeHavens and the plan in Meridian.", d.ID, inc.ID),
-			}
-		})
-		sent += told.Sent
-		failures = append(failures, told.Failures...)
+		leaders = append(leaders, a.Detail.Leader)
 	}
-	for _, err := range failures {
-		n.log().WarnContext(ctx, "protection: leader not told of a nearby incident", "incident", inc.ID, "err", err)
+	people, err := n.Directory.People(ctx, leaders)
+	if err != nil {
+		return err
 	}
-	if sent == 0 && len(failures) > 0 {
-		return fmt.Errorf("protection: no detail leader was told of incident %s: %w", inc.ID, errors.Join(failures...))
+	contacts, err := n.Directory.ContactsOf(ctx, leaders)
+	if err != nil {
+		return err
 	}
-	return nil
+	var untold []error
+	for _, a := range affected {
+		if err := n.tellLeader(ctx, inc, a, people, contacts); err != nil {
+			untold = append(untold, err)
+		}
+	}
+	// Every leader must hear of it: a retry pages again those already told
+	// with the same keys, which their receivers drop.
+	return errors.Join(untold...)
+}
+
+// tellLeader pages one affected detail's leader and, once told, notes it
+// on the detail's timeline (without the distance: the timeline is read by
+// people not cleared for the detail's position, which a distance would give
+// away; the page, to the leader alone, carries it).
+func (n *Notifier) tellLeader(ctx context.Context, inc incident.Incident, a AffectedDetail, people []directory.Person,
+	contacts map[string]directory.Contacts) error {
+	d := a.Detail
+	var leader []directory.Person
+	for _, p := range people {
+		if p.Subject == d.Leader {
+			leader = append(leader, p)
+		}
+	}
+	if len(leader) == 0 {
+		return fmt.Errorf("protection: the leader %s of detail %s is not in the directory", d.Leader, d.ID)
+	}
+	note := fmt.Sprintf("%s incident %q within %.1f km (%s)", inc.Severity, inc.Title, a.DistanceKm, via(a.Via))
+	told := n.Sender.Tell(ctx, leader, contacts, func(p directory.Person, channel string) notify.Page {
+		return notify.Page{
+			IdempotencyKey: fmt.Sprintf("protection:near:%s:%s:%s:%s", inc.ID, d.ID, p.Subject, channel),
+			Site:           d.ID.String(), SiteName: "protection detail", Region: d.Region,
+			Level: string(inc.Severity), TierName: "detail leader", Note: note,
+			Recipients: []directory.Person{p}, SentAt: time.Now().UTC(),
+			Topic:    "protection",
+			Headline: fmt.Sprintf("%s incident near your detail: %s", inc.Severity, inc.Title),
+			Action:   fmt.Sprintf("Detail %s, incident %s. Check nearestSafeHavens and the plan in Meridian.", d.ID, inc.ID),
+		}
+	})
+	for _, err := range told.Failures {
+		n.log().WarnContext(ctx, "protection: a channel to a detail leader failed", "incident", inc.ID, "detail", d.ID, "err", err)
+	}
+	if told.Sent == 0 {
+		return fmt.Errorf("protection: the leader of detail %s was not told of incident %s: %w", d.ID, inc.ID, errors.Join(told.Failures...))
+	}
+	step := fmt.Sprintf("%s incident %q nearby; the leader was paged", inc.Severity, inc.Title)
+	return n.Store.RecordStep(ctx, d.ID, Step{At: time.Now().UTC(), Kind: StepNearIncident, Actor: SystemActor, Note: step},
+		fmt.Sprintf("near:%s:%s", inc.ID, d.ID), "")
 }
 
 func via(v string) string {

@@ -107,13 +107,9 @@ func (s *Store) AddMovement(ctx context.Context, actor auth.Identity, n NewMovem
 // UpdateMovement changes a leg (EditDetail). A change that changes nothing
 // writes nothing.
 func (s *Store) UpdateMovement(ctx context.Context, actor auth.Identity, c MovementChange) (Movement, error) {
-	var detailID uuid.UUID
-	err := s.pool.QueryRow(ctx, `SELECT detail_id FROM movements WHERE id = $1`, c.MovementID).Scan(&detailID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Movement{}, ErrMovementNotFound
-	}
+	detailID, err := s.MovementDetail(ctx, c.MovementID)
 	if err != nil {
-		return Movement{}, fmt.Errorf("protection: find movement %s: %w", c.MovementID, err)
+		return Movement{}, err
 	}
 	var m Movement
 	err = s.onPlan(ctx, actor, detailID, EditDetail, func(tx pgx.Tx, d Detail, b *pgx.Batch) error {
@@ -296,4 +292,19 @@ func (s *Store) AdvanceNotes(ctx context.Context, detailIDs []uuid.UUID) (map[uu
 		out[n.DetailID] = append(out[n.DetailID], n)
 	}
 	return out, nil
+}
+
+// MovementDetail returns the detail a movement belongs to (ErrMovementNotFound
+// for an unknown movement): the gateway hides a movement whose detail the
+// caller may not see.
+func (s *Store) MovementDetail(ctx context.Context, movementID uuid.UUID) (uuid.UUID, error) {
+	var detailID uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT detail_id FROM movements WHERE id = $1`, movementID).Scan(&detailID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrMovementNotFound
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("protection: find movement %s: %w", movementID, err)
+	}
+	return detailID, nil
 }

@@ -78,22 +78,21 @@ const (
 
 // Detail timeline kinds.
 const (
-	StepCreated           = "CREATED"
-	StepAgentsAssigned    = "AGENTS_ASSIGNED"
-	StepStarted           = "STARTED"
-	StepEnded             = "ENDED"
-	StepThreatLevel       = "THREAT_LEVEL_CHANGED"
-	StepMovementAdded     = "MOVEMENT_ADDED"
-	StepMovementUpdated   = "MOVEMENT_UPDATED"
-	StepSafeHavenAdded    = "SAFE_HAVEN_ADDED"
-	StepAdvanceNote       = "ADVANCE_NOTE_ADDED"
-	StepCheckedIn         = "CHECKED_IN"
-	StepReminded          = "CHECK_IN_REMINDED"
-	StepMissed            = "CHECK_IN_MISSED"
-	StepRecovered         = "CHECK_IN_RECOVERED"
-	StepCodeRefused       = "CHECK_IN_CODE_REFUSED"
-	StepNearIncident      = "NEAR_INCIDENT"
-	StepWatchStartFailure = "WATCH_START_FAILED"
+	StepCreated         = "CREATED"
+	StepAgentsAssigned  = "AGENTS_ASSIGNED"
+	StepStarted         = "STARTED"
+	StepEnded           = "ENDED"
+	StepThreatLevel     = "THREAT_LEVEL_CHANGED"
+	StepMovementAdded   = "MOVEMENT_ADDED"
+	StepMovementUpdated = "MOVEMENT_UPDATED"
+	StepSafeHavenAdded  = "SAFE_HAVEN_ADDED"
+	StepAdvanceNote     = "ADVANCE_NOTE_ADDED"
+	StepCheckedIn       = "CHECKED_IN"
+	StepReminded        = "CHECK_IN_REMINDED"
+	StepMissed          = "CHECK_IN_MISSED"
+	StepRecovered       = "CHECK_IN_RECOVERED"
+	StepCodeRefused     = "CHECK_IN_CODE_REFUSED"
+	StepNearIncident    = "NEAR_INCIDENT"
 )
 
 // Sensitive field names, as maskedFields and the access log name them.
@@ -107,8 +106,13 @@ const (
 	FieldMovementRouteNotes = "movements.routeNotes"
 	FieldSafeHavenNotes     = "safeHavens.notes"
 	FieldAdvanceNotes       = "advanceNotes.text"
-	FieldNearestSafeHavens  = "nearestSafeHavens"
-	FieldAffectedDistance   = "affected.distanceKm"
+	// FieldTimelineNotes: a timeline step's note says what changed in
+	// words (a movement's status at the moment it changed, an incident
+	// "nearby"), which together give away times and places masked
+	// elsewhere.
+	FieldTimelineNotes     = "timeline.note"
+	FieldNearestSafeHavens = "nearestSafeHavens"
+	FieldAffectedDistance  = "affected.distanceKm"
 )
 
 // Errors of the protection domain.
@@ -234,7 +238,7 @@ type NewDetail struct {
 	ClientMutationID string
 }
 
-// PlaceInput is a city, an ISO country and coordinates.
+// Place is a city, an ISO country and coordinates.
 type Place struct {
 	City        string  `json:"city"`
 	CountryCode string  `json:"countryCode"`
@@ -377,11 +381,9 @@ const (
 	// TopicDetailChanged carries a DetailChanged: streamed to detailUpdated.
 	TopicDetailChanged = "protection.detail_changed"
 	// TopicWatch carries a WatchCommand: start, stop, re-time or alert a
-	// detail's check-in watch.
+	// detail's check-in watch, or (a CHECKED_IN carrying a Duress) raise
+	// the restricted DURESS incident of a check-in.
 	TopicWatch = "protection.watch"
-	// TopicDuress carries a Duress: the relay raises the restricted DURESS
-	// incident. Only a duress check-in writes one.
-	TopicDuress = "protection.duress"
 )
 
 // Detail event kinds on the stream (the API's DetailEventKind).
@@ -433,9 +435,17 @@ type WatchCommand struct {
 	Interval time.Duration `json:"interval,omitempty"`
 	Grace    time.Duration `json:"grace,omitempty"`
 	Actor    string        `json:"actor,omitempty"`
+	// Duress is set on the CHECKED_IN of a duress check-in only. It rides
+	// the row every good check-in writes, so that a duress check-in writes
+	// nothing an ordinary one does not (no extra row, INSERT, span or
+	// metric to tell it by), and the relay raises its incident before it
+	// signals the watch, not behind it.
+	Duress *Duress `json:"duress,omitempty"`
 }
 
 // Duress is a duress check-in, for the relay to raise its incident.
+// Position is the check-in's own, nil when the agent sent none: RaiseDuress
+// then falls back to the detail's last known position, with its own time.
 type Duress struct {
 	CheckInID uuid.UUID `json:"checkInId"`
 	DetailID  uuid.UUID `json:"detailId"`

@@ -123,6 +123,15 @@ type Missed struct {
 	// TierWait is each tier's wait in the incident's own policy (leader,
 	// then the region's on-call, then the global leads).
 	TierWait time.Duration `json:"tierWait"`
+	// Last is the last check-in the watch knows of: one Postgres holds
+	// after it is a check-in whose signal has not arrived, even if it came
+	// before Due.
+	Last time.Time `json:"last,omitzero"`
+	// Open is the watch's missed check-in not yet recovered: while one of
+	// its escalations is unresolved, the silence goes on under it and
+	// nothing new is raised; once people resolved it all, a silence that
+	// goes on is a new incident.
+	Open *uuid.UUID `json:"open,omitempty"`
 }
 
 // MissedResult says what RaiseMissed did.
@@ -168,13 +177,23 @@ func (s *Store) RaiseMissed(ctx context.Context, m Missed) (MissedResult, error)
 		switch {
 		case d.Status != StatusActive:
 			return MissedResult{Ended: true}, nil
-		case d.LastCheckIn != nil && !d.LastCheckIn.At.Before(m.Due):
+		case d.LastCheckIn != nil && (!d.LastCheckIn.At.Before(m.Due) || !m.Last.IsZero() && d.LastCheckIn.At.After(m.Last)):
 			at := d.LastCheckIn.At.UTC()
 			return MissedResult{CheckedIn: &at}, nil
+		}
+		open, err := s.stillOpen(ctx, m.Open)
+		if err != nil {
+			return MissedResult{}, err
+		}
+		if open {
+			return MissedResult{IncidentID: *m.Open}, s.moveDue(ctx, d, m.Due)
 		}
 		if id, err = s.raiseMissedIncident(ctx, d, m); err != nil {
 			return MissedResult{}, err
 		}
+	}
+	if err := s.moveDue(ctx, d, m.Due); err != nil {
+		return MissedResult{}, err
 	}
 	note := fmt.Sprintf("check-in due at %s missed (%s): incident %s raised", m.Due.UTC().Format("15:04:05 UTC"),
 		missedReason(m.Reason), id)
@@ -183,6 +202,34 @@ func (s *Store) RaiseMissed(ctx context.Context, m Missed) (MissedResult, error)
 		return MissedResult{}, err
 	}
 	return MissedResult{IncidentID: id, Ended: d.Status != StatusActive}, nil
+}
+
+// stillOpen reports whether the incident has an escalation nobody has
+// resolved yet.
+func (s *Store) stillOpen(ctx context.Context, incidentID *uuid.UUID) (bool, error) {
+	if incidentID == nil {
+		return false, nil
+	}
+	var open bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM escalations WHERE incident_id = $1 AND status <> 'RESOLVED')`,
+		*incidentID).Scan(&open)
+	if err != nil {
+		return false, fmt.Errorf("protection: is incident %s open: %w", *incidentID, err)
+	}
+	return open, nil
+}
+
+// moveDue keeps the detail's next due time with the watch's after a miss
+// of the check-in Postgres shows due: the next one falls due an interval
+// after it. A miss raised early (wrong codes) leaves the due time alone, as
+// the watch does.
+func (s *Store) moveDue(ctx context.Context, d Detail, missed time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE details SET next_check_in_due = $2
+		WHERE id = $1 AND status = 'ACTIVE' AND next_check_in_due <= $3`, d.ID, missed.Add(d.Interval), missed)
+	if err != nil {
+		return fmt.Errorf("protection: move the next due time of %s: %w", d.ID, err)
+	}
+	return nil
 }
 
 func missedReason(reason string) string {
@@ -306,11 +353,4 @@ func (s *Store) RaiseDuress(ctx context.Context, d Duress, wait time.Duration) (
 		Policy:       &policy,
 		RestrictedTo: duressAudience(det.Leader, d.Agent),
 	})
-}
-
-// Reminder is who to remind of a check-in falling due.
-type Reminder struct {
-	Agents []string  `json:"agents"`
-	Due    time.Time `json:"due"`
-	Title  string    `json:"title"` // the detail, named for a page
 }

@@ -439,20 +439,19 @@ func TestRecordRecoveryNotesOnceOnEveryEscalationAndTheDetail(t *testing.T) {
 }
 
 // duressCheckIn checks in with the duress code and returns what the relay
-// receives.
+// receives: the duress its CHECKED_IN watch row carries.
 func (e *ciEnv) duressCheckIn(who auth.Identity, d Detail, p *Point) Duress {
 	e.t.Helper()
 	if _, err := e.store.CheckIn(context.Background(), who, CheckInInput{DetailID: d.ID, Code: ciDuress, Position: p}); err != nil {
 		e.t.Fatal(err)
 	}
-	rows := e.rowsAsMaps(`SELECT payload FROM outbox WHERE topic = $1 ORDER BY id DESC LIMIT 1`, TopicDuress)
-	if len(rows) != 1 {
-		e.t.Fatalf("no duress row")
+	all := e.checkedInDuress(d.ID)
+	if len(all) == 0 || all[len(all)-1] == nil {
+		e.t.Fatalf("the duress check-in's CHECKED_IN carries no duress: %v", all)
 	}
-	raw, _ := json.Marshal(rows[0]["payload"])
-	var out Duress
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatal(err)
+	out := *all[len(all)-1]
+	if (p == nil && out.Position != nil) || (p != nil && (out.Position == nil || *out.Position != *p)) {
+		e.t.Fatalf("duress position %v, want the check-in's own %v", out.Position, p)
 	}
 	return out
 }

@@ -27,7 +27,6 @@ func (h *Handlers) registerProtection(r *outbox.Relay) {
 	}
 	r.HandleKeyed(protection.TopicDetailChanged, h.detailChanged, lane)
 	r.HandleKeyed(protection.TopicWatch, h.watchCommand, lane)
-	r.HandleKeyed(protection.TopicDuress, h.duress, lane)
 }
 
 func (h *Handlers) detailChanged(ctx context.Context, m outbox.Message) error {
@@ -42,10 +41,20 @@ func (h *Handlers) detailChanged(ctx context.Context, m outbox.Message) error {
 // finding no watch running for an ACTIVE detail (never started, or
 // terminated by hand) starts one from Postgres's record first: a detail
 // that is active is always watched.
+//
+// The CHECKED_IN of a duress check-in carries its duress, raised first:
+// the SEV1 incident needs only Postgres, so it must not wait on Temporal,
+// and a row retried after a failed signal raises nothing twice
+// (RaiseDuress is idempotent per check-in).
 func (h *Handlers) watchCommand(ctx context.Context, m outbox.Message) error {
 	var cmd protection.WatchCommand
 	if err := json.Unmarshal(m.Payload, &cmd); err != nil {
 		return fmt.Errorf("decode: %w", err)
+	}
+	if cmd.Duress != nil {
+		if _, err := h.Protection.RaiseDuress(ctx, *cmd.Duress, h.TierWait); err != nil {
+			return err
+		}
 	}
 	var send func() error
 	switch cmd.Command {
@@ -94,17 +103,6 @@ func (h *Handlers) restartWatch(ctx context.Context, cmd protection.WatchCommand
 	err = protectionwf.StartWatchOn(ctx, h.Temporal, h.TaskQueue, protectionwf.Input{DetailID: cmd.DetailID, Interval: st.Interval,
 		Grace: st.Grace, From: from, TierWait: h.TierWait})
 	return err == nil, err
-}
-
-// duress raises the restricted DURESS incident of a duress check-in (once
-// per check-in, however often the row is delivered).
-func (h *Handlers) duress(ctx context.Context, m outbox.Message) error {
-	var d protection.Duress
-	if err := json.Unmarshal(m.Payload, &d); err != nil {
-		return fmt.Errorf("decode: %w", err)
-	}
-	_, err := h.Protection.RaiseDuress(ctx, d, h.TierWait)
-	return err
 }
 
 // protectionIncidentOpened pages the leaders of the details an incident

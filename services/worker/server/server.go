@@ -178,15 +178,15 @@ func Run(ctx context.Context, cfg Config) error {
 		Events:     &proximity.EventsIngester{Events: proximity.NewEvents(pool, incidents), Getter: getter, URL: cfg.Feeds.USGS},
 	}
 
-	guards := protection.NewStore(pool, rdb, cfg.RedisPrefix)
-	watchActivities := &protectionwf.Activities{Store: guards, Directory: dir, Sender: activities.Sender, Log: log}
+	details := protection.NewStore(pool, rdb, cfg.RedisPrefix)
+	watchActivities := &protectionwf.Activities{Store: details, Directory: dir, Sender: activities.Sender, Log: log}
 
 	r := outbox.NewRelay(pool, log)
 	(&relay.Handlers{
 		Publisher: live.NewPublisher(rdb, live.Keys{Prefix: cfg.RedisPrefix}), Temporal: tc, TaskQueue: cfg.TaskQueue, TierWait: cfg.TierWait,
 		Trips: trips, Notifier: &travel.Notifier{Directory: dir, Sender: activities.Sender, Log: log},
-		Protection:         guards,
-		ProtectionNotifier: &protection.Notifier{Store: guards, Directory: dir, Sender: activities.Sender, Log: log},
+		Protection:         details,
+		ProtectionNotifier: &protection.Notifier{Store: details, Directory: dir, Sender: activities.Sender, Log: log},
 	}).Register(r)
 
 	mux := http.NewServeMux()
