@@ -559,7 +559,7 @@ func TestProtectionMutationMatrix(t *testing.T) {
 			"plannedDeparture": now.Add(30 * time.Hour).Format(time.RFC3339), "plannedArrival": now.Add(33 * time.Hour).Format(time.RFC3339),
 			"departureTimezone": "Europe/London", "arrivalTimezone": "Europe/Paris"}), []string{leader, lead, admin}, true},
 		{"updateMovement", stacktest.UpdateMovementMutation, input(map[string]any{"movementId": f.MovementID, "routeNotes": "via the Embankment"}),
-			[]string{leader, lead, admin}, false}, // the movement's detail is not known before the store refuses: FORBIDDEN for all
+			[]string{leader, lead, admin}, true}, // a movement of a detail hidden from the caller is NOT_FOUND
 		{"addSafeHaven", stacktest.AddSafeHavenMutation, input(map[string]any{"detailId": f.DetailID, "kind": "POLICE", "name": "Charing Cross",
 			"place": stacktest.PlaceVars("London", "GB", 51.5096, -0.1234), "phone": "+44 20 7321 7514"}), []string{leader, lead, admin}, true},
 		{"addAdvanceNote", stacktest.AddAdvanceNoteMutation, input(map[string]any{"detailId": f.DetailID, "notedFor": now.Format(time.RFC3339),
@@ -1080,8 +1080,16 @@ func requireAffectedDetails(t *testing.T, s *stacktest.Stack, f stacktest.Protec
 			return st.Kind == protection.StepNearIncident
 		})
 		if i >= 0 {
-			if note := d.Timeline[i].Note; !strings.Contains(note, "Protest on the Strand") || strings.Contains(note, "km") {
-				t.Errorf("the region's manager, not cleared, reads the NEAR_INCIDENT note %q", note)
+			if note := d.Timeline[i].Note; note != "" {
+				t.Errorf("the region's manager, not cleared, reads the NEAR_INCIDENT note %q, want it masked", note)
+			}
+			// The leader reads it, without the distance (the page carries it).
+			ld, lr := readDetail(t, s, stacktest.ProtectionLeader, f.DetailID)
+			lr.Decode(t, &struct{}{})
+			for _, st := range ld.Timeline {
+				if st.Kind == protection.StepNearIncident && (!strings.Contains(st.Note, "Protest on the Strand") || strings.Contains(st.Note, "km")) {
+					t.Errorf("the leader reads the NEAR_INCIDENT note %q", st.Note)
+				}
 			}
 			return
 		}
