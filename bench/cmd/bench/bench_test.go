@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"meridian.dev/platform/testenv"
 	"meridian.dev/platform/travel"
@@ -37,8 +42,14 @@ func TestRunTiny(t *testing.T) {
 	cfg.TravelIterations = 20
 	cfg.TravelQueries = 10
 	cfg.TravelTrips = 200
+	cfg.ProtectionDetails = 12
+	cfg.ProtectionAgents = 3
+	cfg.ProtectionInterval = 6 * time.Second
+	cfg.ProtectionGrace = 2 * time.Second
+	cfg.ProtectionWindow = 6 * time.Second
+	cfg.ProtectionSilent = 3
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
 	rep, err := run(ctx, cfg, &out)
@@ -114,6 +125,25 @@ func TestRunTiny(t *testing.T) {
 	if x := tr.Reassess; x.Trips != 200 || x.Summary.Trips != x.Trips || x.Summary.Changed == 0 || x.StoredChanged != x.Summary.Changed ||
 		x.Sampled == 0 || x.SampleAgrees != x.Sampled {
 		t.Errorf("travel re-assessment = %+v; want the 200 trips scored, some changed, as stored, and the sample agreeing", *x)
+	}
+	pr := rep.Protection
+	if pr == nil || pr.Missed == nil {
+		t.Fatalf("protection part missing: %+v", pr)
+	}
+	if pr.Watches != 12 || pr.CheckIn.Latency.N == 0 || pr.CheckIn.Errors != 0 || pr.CheckInErrors != 0 || pr.Bare.Latency.N == 0 ||
+		pr.Bare.Errors != 0 || pr.Derive.Latency.N == 0 {
+		t.Errorf("protection: %d watches, %d check-ins timed (%d errors, %d in all: %s), %d bare Updates (%d errors: %s), %d derivations; want 12 watches, some of each, no errors",
+			pr.Watches, pr.CheckIn.Latency.N, pr.CheckIn.Errors, pr.CheckInErrors, pr.FirstCheckInError, pr.Bare.Latency.N, pr.Bare.Errors, pr.Bare.FirstError, pr.Derive.Latency.N)
+	}
+	if m := pr.Missed; !m.AllPaged() || m.Silent != 3 {
+		t.Errorf("protection missed check-ins = %+v; want the 3 silent details each raising one incident, paged once, nothing else", *m)
+	}
+	if pr.EndErrors != 0 || pr.ResolveErrors != 0 || pr.Unfinished != 0 {
+		t.Errorf("protection cleanup: %d end errors (%s), %d resolve errors (%s), %d unfinished workflows (%s); want none",
+			pr.EndErrors, pr.FirstEndError, pr.ResolveErrors, pr.FirstResolve, pr.Unfinished, pr.FirstUnfinished)
+	}
+	if !strings.Contains(out.String(), "all paged, one incident each?") {
+		t.Errorf("the final table has no protection rows")
 	}
 	if !strings.Contains(out.String(), "re-assess 200 trips (s)") {
 		t.Errorf("the final table has no travel rows")
@@ -240,5 +270,245 @@ func TestQuickKeepsExplicitFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-parts", "nope"}, io.Discard); err == nil {
 		t.Fatal("parseFlags accepted -parts nope")
+	}
+}
+
+func TestCheckInSchedule(t *testing.T) {
+	if got := checkInPeriod(60 * time.Second); got != 54*time.Second {
+		t.Fatalf("checkInPeriod(60 s) = %s, want 54 s", got)
+	}
+	origin := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	period := 54 * time.Second
+	cases := []struct {
+		name   string
+		offset time.Duration
+		after  time.Time
+		want   time.Time
+	}{
+		{"slot after the start", 10 * time.Second, origin.Add(time.Second), origin.Add(10 * time.Second)},
+		{"slot already passed: the next one", 10 * time.Second, origin.Add(30 * time.Second), origin.Add(64 * time.Second)},
+		{"exactly on a slot: the next one", 10 * time.Second, origin.Add(10 * time.Second), origin.Add(64 * time.Second)},
+		{"many periods late", 0, origin.Add(5*period + time.Second), origin.Add(6 * period)},
+	}
+	for _, c := range cases {
+		got := firstSlot(origin, c.offset, period, c.after)
+		if !got.Equal(c.want) {
+			t.Errorf("%s: firstSlot = %s, want %s", c.name, got.Sub(origin), c.want.Sub(origin))
+		}
+		// Always within one period of the start: before the first check-in
+		// falls due (one interval after the start).
+		if !got.After(c.after) || got.Sub(c.after) > period {
+			t.Errorf("%s: firstSlot %s is not within one period after %s", c.name, got.Sub(origin), c.after.Sub(origin))
+		}
+	}
+}
+
+func TestSilentDetails(t *testing.T) {
+	got := silentDetails(1000, 100)
+	if len(got) != 100 || got[0] != 0 || got[1] != 10 || got[99] != 990 {
+		t.Fatalf("silentDetails(1000, 100) = %v…; want every 10th", got[:3])
+	}
+	// With the default 50 agents (detail i checked in on by agent i%50),
+	// the silent details are every detail of 5 agents.
+	agents := map[int]int{}
+	for _, i := range got {
+		agents[i%50]++
+	}
+	if len(agents) != 5 {
+		t.Fatalf("silent details belong to %d agents, want 5: %v", len(agents), agents)
+	}
+	for a, n := range agents {
+		if n != 20 {
+			t.Errorf("agent %d: %d silent details, want all 20", a, n)
+		}
+	}
+	if got := silentDetails(7, 3); len(got) != 3 || got[0] != 0 || got[1] != 2 || got[2] != 4 {
+		t.Errorf("silentDetails(7, 3) = %v, want [0 2 4]", got)
+	}
+	if got := silentDetails(3, 10); len(got) != 3 {
+		t.Errorf("silentDetails(3, 10) = %v, want all 3", got)
+	}
+}
+
+func TestParsePageKey(t *testing.T) {
+	detail, esc := uuid.New(), uuid.New()
+	cases := []struct {
+		key  string
+		kind string
+		id   uuid.UUID
+		ok   bool
+	}{
+		{"checkin-remind:" + detail.String() + ":1767225600:pa-bench-001:WEBHOOK", pageReminder, detail, true},
+		{esc.String() + ":tier1:round1:pl-bench-000:WEBHOOK", pageEscalation, esc, true},
+		{esc.String() + ":tier2:round1:rm-amer-ana:WEBHOOK", pageEscalation, esc, true},
+		{"trip:" + detail.String() + ":risk:3:1:tr:WEBHOOK", "", uuid.Nil, false},
+		{"protection:near:" + esc.String() + ":" + detail.String() + ":pl:WEBHOOK", "", uuid.Nil, false},
+		{"checkin-remind:nope:1:x:WEBHOOK", pageReminder, uuid.Nil, false},
+		{"", "", uuid.Nil, false},
+	}
+	for _, c := range cases {
+		kind, id, ok := parsePageKey(c.key)
+		if ok != c.ok || (ok && (kind != c.kind || id != c.id)) {
+			t.Errorf("parsePageKey(%q) = %q, %s, %v; want %q, %s, %v", c.key, kind, id, ok, c.kind, c.id, c.ok)
+		}
+	}
+	if id, due, ok := missedDetail("missed:" + detail.String() + ":1767225600"); !ok || id != detail || due != 1767225600 {
+		t.Errorf("missedDetail = %s, %d, %v; want %s, 1767225600", id, due, ok, detail)
+	}
+	for _, bad := range []string{"duress:" + detail.String(), "missed:" + detail.String(), "missed:xyz:1", "missed:" + detail.String() + ":soon"} {
+		if _, _, ok := missedDetail(bad); ok {
+			t.Errorf("missedDetail(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestClassifyPages(t *testing.T) {
+	silent, other, stranger := &benchDetail{id: uuid.New(), silent: true}, &benchDetail{id: uuid.New()}, uuid.New()
+	esc, foreign := uuid.New(), uuid.New()
+	details := map[uuid.UUID]*benchDetail{silent.id: silent, other.id: other}
+	byEscalation := map[uuid.UUID]missedIncident{esc: {detail: silent.id}}
+	at := time.Now()
+	l := newProtPages()
+	for _, p := range []sinkPage{
+		{IdempotencyKey: "checkin-remind:" + silent.id.String() + ":1:pa:WEBHOOK"},
+		{IdempotencyKey: "checkin-remind:" + other.id.String() + ":1:pa:WEBHOOK"},
+		{IdempotencyKey: "checkin-remind:" + stranger.String() + ":1:pa:WEBHOOK"},
+		{IdempotencyKey: esc.String() + ":tier1:round1:pl:WEBHOOK", Tier: 1},
+		{IdempotencyKey: esc.String() + ":tier1:round1:pl:WEBHOOK", Tier: 1},
+		{IdempotencyKey: esc.String() + ":tier2:round1:rm:WEBHOOK", Tier: 2},
+		{IdempotencyKey: foreign.String() + ":tier1:round1:pl:WEBHOOK", Tier: 1},
+	} {
+		l.add(p, at)
+	}
+	var m MissedPages
+	l.classify(&m, byEscalation, details)
+	if m.RemindersSilent != 1 || m.RemindersOthers != 1 || m.Duplicates != 1 || m.LaterTier != 1 || m.Unexpected != 2 {
+		t.Fatalf("classify = %+v; want 1 silent and 1 other reminder, 1 duplicate, 1 later tier, 2 unexpected", m)
+	}
+	first := l.firstTier1()
+	if len(first) != 2 || !first[esc].Equal(at) {
+		t.Fatalf("firstTier1 = %v; want the two escalations' tier-1 pages", first)
+	}
+}
+
+func TestProtectionProblems(t *testing.T) {
+	side := TravelSide{Runs: 3, Latency: Percentiles{N: 3, P50: time.Millisecond}}
+	good := ProtectionReport{Details: 10, Watches: 10, CheckIn: side, Bare: side, Derive: side,
+		Missed: &MissedPages{Silent: 2, Paged: 2, Incidents: 2}}
+	if p := good.problems(); len(p) != 0 || !good.Missed.AllPaged() {
+		t.Fatalf("a correct run reports problems: %v (all paged: %v)", p, good.Missed.AllPaged())
+	}
+	cases := map[string]func(r *ProtectionReport){
+		"watch elsewhere":    func(r *ProtectionReport) { r.WatchProblem, r.Watches = "runs on the wrong queue", 0 },
+		"check-in failed":    func(r *ProtectionReport) { r.CheckInErrors, r.FirstCheckInError = 1, "boom" },
+		"nothing measured":   func(r *ProtectionReport) { r.CheckIn.Latency = Percentiles{} },
+		"bare Update failed": func(r *ProtectionReport) { r.Bare.Errors = 1 },
+		"not paged":          func(r *ProtectionReport) { r.Missed.Paged = 1 },
+		"not raised":         func(r *ProtectionReport) { r.Missed.NotRaised, r.Missed.Incidents = 1, 1 },
+		"raised twice":       func(r *ProtectionReport) { r.Missed.Twice, r.Missed.Incidents = 1, 3 },
+		"false alarm":        func(r *ProtectionReport) { r.Missed.FalseAlarms = 1 },
+		"duplicate page":     func(r *ProtectionReport) { r.Missed.Duplicates = 1 },
+		"later tier":         func(r *ProtectionReport) { r.Missed.LaterTier = 1 },
+		"unplaced page":      func(r *ProtectionReport) { r.Missed.Unexpected = 1 },
+		"end failed":         func(r *ProtectionReport) { r.EndErrors = 1 },
+		"resolve failed":     func(r *ProtectionReport) { r.ResolveErrors = 1 },
+		"workflow left":      func(r *ProtectionReport) { r.Unfinished = 1 },
+	}
+	for name, spoil := range cases {
+		r := good
+		m := *good.Missed
+		r.Missed = &m
+		spoil(&r)
+		if len(r.problems()) == 0 {
+			t.Errorf("%s: no problem reported", name)
+		}
+	}
+}
+
+func TestProtectionFlags(t *testing.T) {
+	def, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !def.runs("protection") || def.ProtectionDetails != 1000 || def.ProtectionAgents != 50 || def.ProtectionInterval != 2*time.Minute ||
+		def.ProtectionGrace != 3*time.Second || def.ProtectionSilent != 100 {
+		t.Fatalf("default protection config = %+v; want part 5 in all, 1000 details, 50 agents, 120 s interval, 3 s grace, 100 silent", def)
+	}
+	quick, err := parseFlags([]string{"-quick", "-parts", "protection", "-protection-silent", "5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !quick.runs("protection") || quick.runs("travel") || quick.ProtectionDetails != 100 || quick.ProtectionInterval != 20*time.Second ||
+		quick.ProtectionWindow != 20*time.Second || quick.ProtectionSilent != 5 {
+		t.Fatalf("quick protection config = %+v; want 100 details, 20 s interval and window, the explicit 5 silent", quick)
+	}
+	for _, bad := range [][]string{
+		{"-protection-details", "0"}, {"-protection-agents", "0"}, {"-protection-agents", "2000"},
+		{"-protection-interval", "4s"}, {"-protection-interval", "7500ms"}, {"-protection-grace", "-1s"},
+		{"-protection-grace", "1500ms"}, {"-protection-window", "0s"}, {"-protection-silent", "0"}, {"-protection-silent", "1001"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%v) accepted it", bad)
+		}
+	}
+}
+
+func TestForEach(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	err := forEach(context.Background(), 50, 4, func(_ context.Context, i int) error {
+		mu.Lock()
+		seen[i] = true
+		mu.Unlock()
+		return nil
+	})
+	if err != nil || len(seen) != 50 {
+		t.Fatalf("forEach ran %d of 50 (err %v)", len(seen), err)
+	}
+	boom := errors.New("boom")
+	var ran atomic.Int64
+	err = forEach(context.Background(), 1000, 2, func(_ context.Context, i int) error {
+		ran.Add(1)
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || ran.Load() == 1000 {
+		t.Fatalf("forEach after a failure: err %v, ran %d; want boom and the rest not started", err, ran.Load())
+	}
+}
+
+func TestLateCheckIn(t *testing.T) {
+	p := &protectionRun{rep: &ProtectionReport{Interval: 20 * time.Second, Grace: 3 * time.Second}}
+	start := time.Date(2026, 1, 1, 12, 0, 0, 250_000_000, time.UTC)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	r := func(d time.Duration) receipt { return receipt{at: at(d), nextDue: at(d + 20*time.Second)} }
+	d := &benchDetail{idx: 7, started: start, receipts: []receipt{
+		r(18 * time.Second),                      // on time for the start's due (20 s)
+		r(36 * time.Second),                      // on time for 38 s
+		r(60 * time.Second),                      // late for 56 s: after 56 + 3
+		r(82*time.Second + 500*time.Millisecond), // for 80 s, half a second before its deadline (83 s)
+	}}
+	cases := []struct {
+		name string
+		due  time.Duration
+		late bool
+	}{
+		{"the start's due, checked in on time", 20 * time.Second, false},
+		{"checked in on time", 38 * time.Second, false},
+		{"checked in after the grace", 56 * time.Second, true},
+		{"raced the deadline", 80 * time.Second, true},
+		{"never came after the last", 102*time.Second + 500*time.Millisecond, true},
+		{"no such due", 47 * time.Second, false},
+	}
+	for _, c := range cases {
+		why, late := p.lateCheckIn(d, at(c.due).Unix())
+		if late != c.late {
+			t.Errorf("%s: lateCheckIn = %v (%s), want %v", c.name, late, why, c.late)
+		}
+	}
+	if _, late := p.lateCheckIn(nil, at(20*time.Second).Unix()); late {
+		t.Error("an incident of an unknown detail counted as late")
 	}
 }

@@ -13,6 +13,10 @@
 //     advisory and thousands of live located incidents, in process and
 //     through GraphQL, beside the bare PostGIS query it rests on; then the
 //     re-assessment of thousands of trips after one country's level changes.
+//   - Part 5, executive protection: details with their check-in watches
+//     running, agents checking in through GraphQL at their intervals, beside
+//     a bare Temporal Update round trip at the same rate; then some details'
+//     agents go silent at once, timed to each leader's first page.
 //
 // It creates its own database, Redis key prefix and Temporal task queue,
 // runs the real gateway and worker in-process, and removes what it created
@@ -28,6 +32,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"meridian.dev/platform/protection"
 )
 
 func main() {
@@ -50,7 +56,7 @@ type Config struct {
 	TemporalAddress   string
 	TemporalNamespace string
 
-	Parts  string        // all, throughput, fanout, escalation or travel
+	Parts  string        // all, throughput, fanout, escalation, travel or protection
 	Warmup time.Duration // excluded from every measurement
 
 	// Part 1
@@ -75,6 +81,14 @@ type Config struct {
 	TravelIterations int // Store.Assess calls, and raw baseline runs
 	TravelQueries    int // GraphQL trip queries
 	TravelTrips      int // trips re-assessed after one advisory change
+
+	// Part 5
+	ProtectionDetails  int           // active details, each with its watch
+	ProtectionAgents   int           // agents the details are shared among (one checks in on each)
+	ProtectionInterval time.Duration // every detail's check-in interval (scaled: seconds, not minutes)
+	ProtectionGrace    time.Duration // every detail's grace period
+	ProtectionWindow   time.Duration // measured window of the check-ins (and of the bare Updates)
+	ProtectionSilent   int           // details whose agents go silent at once
 
 	// ServicePoolConns, when set, adds pool_max_conns to the DATABASE_URL the
 	// gateway and worker get; 0 keeps their default (pgxpool: max(4, NumCPU)).
@@ -108,6 +122,19 @@ func defaultConfig() Config {
 		TravelQueries:     1000,
 		TravelTrips:       10_000,
 		LogLevel:          "warn",
+
+		ProtectionDetails: 1000,
+		ProtectionAgents:  50,
+		// 1,000 details checking in every 108 s is 9.3 check-ins/s. Each
+		// costs 55-65 ms of CPU across the in-process stack (a 30-40 ms
+		// argon2id derivation, the gateway, the relay, the watch), so this
+		// keeps ~0.6 of the 2 cores busy. At a 60 s interval it would be
+		// ~1.2 cores, and any other load then lets the derivation queue grow
+		// without bound: check-ins come late and the watches rightly raise.
+		ProtectionInterval: 120 * time.Second,
+		ProtectionGrace:    3 * time.Second,
+		ProtectionWindow:   60 * time.Second,
+		ProtectionSilent:   100,
 	}
 }
 
@@ -124,6 +151,11 @@ func quickConfig(c Config) Config {
 	c.TravelIterations = 200
 	c.TravelQueries = 100
 	c.TravelTrips = 1000
+	c.ProtectionDetails = 100
+	c.ProtectionAgents = 10
+	c.ProtectionInterval = 20 * time.Second
+	c.ProtectionWindow = 20 * time.Second
+	c.ProtectionSilent = 10
 	return c
 }
 
@@ -136,7 +168,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.RedisURL, "redis", def.RedisURL, "Redis URL; keys live under a prefix of this run and are deleted at the end (env MERIDIAN_BENCH_REDIS_URL)")
 	fs.StringVar(&c.TemporalAddress, "temporal", def.TemporalAddress, "Temporal frontend host:port (env MERIDIAN_BENCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", def.TemporalNamespace, "Temporal namespace")
-	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout, escalation or travel")
+	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout, escalation, travel or protection")
 	fs.DurationVar(&c.Warmup, "warmup", def.Warmup, "warm-up before each measured phase, excluded from the results")
 	fs.IntVar(&c.Clients, "clients", def.Clients, "part 1: concurrent clients, each updating its own site")
 	fs.DurationVar(&c.Duration, "duration", def.Duration, "part 1: measured duration of each side")
@@ -153,10 +185,16 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.TravelIterations, "travel-iterations", def.TravelIterations, "part 4: Store.Assess calls, and raw baseline runs, one at a time")
 	fs.IntVar(&c.TravelQueries, "travel-queries", def.TravelQueries, "part 4: GraphQL trip queries, one at a time")
 	fs.IntVar(&c.TravelTrips, "travel-trips", def.TravelTrips, "part 4: trips re-assessed after one country's advisory level changes")
+	fs.IntVar(&c.ProtectionDetails, "protection-details", def.ProtectionDetails, "part 5: active details, each with its check-in watch")
+	fs.IntVar(&c.ProtectionAgents, "protection-agents", def.ProtectionAgents, "part 5: agents the details are shared among (each checks in on details/agents of them)")
+	fs.DurationVar(&c.ProtectionInterval, "protection-interval", def.ProtectionInterval, "part 5: check-in interval of every detail (whole seconds, at least 5 s); agents check in a tenth of it before due")
+	fs.DurationVar(&c.ProtectionGrace, "protection-grace", def.ProtectionGrace, "part 5: grace period of every detail (whole seconds)")
+	fs.DurationVar(&c.ProtectionWindow, "protection-window", def.ProtectionWindow, "part 5: measured window of the check-ins, and of the bare Updates")
+	fs.IntVar(&c.ProtectionSilent, "protection-silent", def.ProtectionSilent, "part 5: details whose agents go silent at once (spread evenly over the load)")
 	fs.IntVar(&c.ServicePoolConns, "service-pool-conns", def.ServicePoolConns, "pool_max_conns for the gateway's and worker's Postgres pools (0: their default, max(4, NumCPU))")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof, base.escalation.pprof and base.travel.pprof")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof, base.escalation.pprof, base.travel.pprof and base.protection.pprof")
 	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
-	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents; travel: 200 assessments, 100 queries, 1000 trips); explicit flags still win")
+	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents; travel: 200 assessments, 100 queries, 1000 trips; protection: 100 details, 10 agents, 20 s interval and window, 10 silent); explicit flags still win")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -191,6 +229,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		apply("travel-iterations", &c.TravelIterations, q.TravelIterations)
 		apply("travel-queries", &c.TravelQueries, q.TravelQueries)
 		apply("travel-trips", &c.TravelTrips, q.TravelTrips)
+		apply("protection-details", &c.ProtectionDetails, q.ProtectionDetails)
+		apply("protection-agents", &c.ProtectionAgents, q.ProtectionAgents)
+		apply("protection-interval", &c.ProtectionInterval, q.ProtectionInterval)
+		apply("protection-window", &c.ProtectionWindow, q.ProtectionWindow)
+		apply("protection-silent", &c.ProtectionSilent, q.ProtectionSilent)
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -201,9 +244,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 
 func (c Config) validate() error {
 	switch c.Parts {
-	case "all", "throughput", "fanout", "escalation", "travel":
+	case "all", "throughput", "fanout", "escalation", "travel", "protection":
 	default:
-		return fmt.Errorf("-parts must be all, throughput, fanout, escalation or travel, not %q", c.Parts)
+		return fmt.Errorf("-parts must be all, throughput, fanout, escalation, travel or protection, not %q", c.Parts)
 	}
 	switch {
 	case c.Clients < 1:
@@ -230,6 +273,26 @@ func (c Config) validate() error {
 		return fmt.Errorf("-travel-iterations and -travel-queries must be at least 1")
 	case c.TravelTrips < 1:
 		return fmt.Errorf("-travel-trips must be at least 1")
+	}
+	return c.validateProtection()
+}
+
+// validateProtection holds Part 5's flags to what protection.Store accepts
+// of a detail, so a bad flag fails here rather than after minutes of setup.
+func (c Config) validateProtection() error {
+	switch {
+	case c.ProtectionDetails < 1:
+		return fmt.Errorf("-protection-details must be at least 1")
+	case c.ProtectionAgents < 1 || c.ProtectionAgents > c.ProtectionDetails:
+		return fmt.Errorf("-protection-agents must be between 1 and -protection-details")
+	case c.ProtectionInterval < protection.MinInterval || c.ProtectionInterval > protection.MaxInterval || c.ProtectionInterval%time.Second != 0:
+		return fmt.Errorf("-protection-interval must be whole seconds between %s and %s", protection.MinInterval, protection.MaxInterval)
+	case c.ProtectionGrace < 0 || c.ProtectionGrace > protection.MaxGrace || c.ProtectionGrace%time.Second != 0:
+		return fmt.Errorf("-protection-grace must be whole seconds between 0 and %s", protection.MaxGrace)
+	case c.ProtectionWindow <= 0:
+		return fmt.Errorf("-protection-window must be positive")
+	case c.ProtectionSilent < 1 || c.ProtectionSilent > c.ProtectionDetails:
+		return fmt.Errorf("-protection-silent must be between 1 and -protection-details")
 	}
 	return nil
 }

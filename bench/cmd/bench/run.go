@@ -44,6 +44,7 @@ type Report struct {
 	Fanout     *FanoutReport
 	Escalation *EscalationReport
 	Travel     *TravelReport
+	Protection *ProtectionReport
 	Pages      int64 // pages for sites Part 3 did not open an incident on: none are expected
 	BadPages   int64 // pages the sink could not verify
 }
@@ -109,6 +110,10 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	if cfg.runs("travel") {
 		e.logf("config: travel-incidents=%d travel-iterations=%d travel-queries=%d travel-trips=%d",
 			cfg.TravelIncidents, cfg.TravelIterations, cfg.TravelQueries, cfg.TravelTrips)
+	}
+	if cfg.runs("protection") {
+		e.logf("config: protection-details=%d protection-agents=%d protection-interval=%s protection-grace=%s protection-window=%s protection-silent=%d",
+			cfg.ProtectionDetails, cfg.ProtectionAgents, cfg.ProtectionInterval, cfg.ProtectionGrace, cfg.ProtectionWindow, cfg.ProtectionSilent)
 	}
 
 	// The benchmark shares the machine with Postgres, Redis and Temporal, and
@@ -190,6 +195,16 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		rep.Escalation = x
 		e.printEscalation(x)
 	}
+	if cfg.runs("protection") {
+		p, err := e.protection(ctx)
+		rep.Protection = p
+		if p != nil {
+			e.printProtection(p)
+		}
+		if err != nil {
+			return rep, err
+		}
+	}
 	// Last: its incidents stay live, which earlier parts should not see.
 	if cfg.runs("travel") {
 		t, err := e.travel(ctx)
@@ -203,6 +218,9 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	printTable(out, rep)
 	if rep.Travel != nil {
 		printTravelTable(out, rep.Travel)
+	}
+	if rep.Protection != nil {
+		printProtectionTable(out, rep.Protection)
 	}
 	return rep, rep.correctness()
 }
@@ -250,6 +268,9 @@ func (r *Report) correctness() error {
 	}
 	if t := r.Travel; t != nil {
 		problems = append(problems, t.problems()...)
+	}
+	if p := r.Protection; p != nil {
+		problems = append(problems, p.problems()...)
 	}
 	if r.Pages > 0 {
 		problems = append(problems, fmt.Sprintf("%d pages were sent for sites Part 3 did not set CRITICAL; no other update should escalate", r.Pages))
