@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -68,4 +69,20 @@ func CheckText(field, s string) error {
 		return Invalid(field, "must not contain a NUL character")
 	}
 	return nil
+}
+
+// CheckTimezone accepts only IANA zone names and returns the name trimmed:
+// "" and "Local" load too, but mean the server's zone, not the place's.
+func CheckTimezone(field, tz string) (string, error) {
+	tz = strings.TrimSpace(tz)
+	if tz == "" {
+		return "", Invalid(field, "is required, for example Europe/London")
+	}
+	if tz == "Local" || strings.IndexByte(tz, 0) >= 0 {
+		return "", Invalid(field, "must be an IANA time zone such as Europe/London, not Local")
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return "", Invalid(field, "%q is not an IANA time zone", tz)
+	}
+	return tz, nil
 }

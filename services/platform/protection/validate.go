@@ -251,22 +251,6 @@ func normalizePlace(field string, p Place) (Place, error) {
 	return p, checkCoordinates(field+".", p.Latitude, p.Longitude)
 }
 
-// checkTimezone accepts only IANA zone names: "" and "Local" load too, but
-// mean the server's zone, not the place's.
-func checkTimezone(field, tz string) (string, error) {
-	tz = strings.TrimSpace(tz)
-	if tz == "" {
-		return "", fault.Invalid(field, "is required, for example Europe/London")
-	}
-	if tz == "Local" || strings.IndexByte(tz, 0) >= 0 {
-		return "", fault.Invalid(field, "must be an IANA time zone such as Europe/London")
-	}
-	if _, err := time.LoadLocation(tz); err != nil {
-		return "", fault.Invalid(field, "%q is not an IANA time zone", tz)
-	}
-	return tz, nil
-}
-
 // checkInterval validates a detail's own interval and grace.
 func checkInterval(interval time.Duration) error {
 	if interval < MinInterval || interval > MaxInterval {
@@ -377,10 +361,10 @@ func normalizeNewMovement(n NewMovement) (NewMovement, error) {
 		return n, fault.Invalid("plannedArrival", "arrives before it departs")
 	}
 	n.PlannedDeparture, n.PlannedArrival = n.PlannedDeparture.UTC(), n.PlannedArrival.UTC()
-	if n.DepartureZone, err = checkTimezone("departureTimezone", n.DepartureZone); err != nil {
+	if n.DepartureZone, err = fault.CheckTimezone("departureTimezone", n.DepartureZone); err != nil {
 		return n, err
 	}
-	if n.ArrivalZone, err = checkTimezone("arrivalTimezone", n.ArrivalZone); err != nil {
+	if n.ArrivalZone, err = fault.CheckTimezone("arrivalTimezone", n.ArrivalZone); err != nil {
 		return n, err
 	}
 	if n.Vehicle, err = checkText("vehicle", n.Vehicle, 0, maxVehicleLen); err != nil {

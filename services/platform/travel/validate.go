@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 	_ "time/tzdata" // segment time zones must load on hosts without a zoneinfo database
 	"unicode/utf8"
 
@@ -108,7 +107,7 @@ func normalizeSegment(s SegmentInput, field string) (SegmentInput, error) {
 	if s.EndsAt.Before(s.StartsAt) {
 		return s, fault.Invalid(field+".endsAt", "ends before it starts")
 	}
-	if err := checkTimezone(field+".timezone", s.Timezone); err != nil {
+	if _, err := fault.CheckTimezone(field+".timezone", s.Timezone); err != nil {
 		return s, err
 	}
 	s.Timezone = strings.TrimSpace(s.Timezone)
@@ -150,22 +149,6 @@ func normalizeSegment(s SegmentInput, field string) (SegmentInput, error) {
 
 func placeIsEmpty(p Place) bool {
 	return strings.TrimSpace(p.City) == "" && strings.TrimSpace(p.CountryCode) == "" && p.Latitude == nil && p.Longitude == nil
-}
-
-// checkTimezone accepts only zones time.LoadLocation knows by their IANA
-// name: "" and "Local" load too, but mean the server's zone, not the place's.
-func checkTimezone(field, tz string) error {
-	tz = strings.TrimSpace(tz)
-	if tz == "" {
-		return fault.Invalid(field, "is required, for example Africa/Nairobi")
-	}
-	if tz == "Local" {
-		return fault.Invalid(field, "must be an IANA time zone such as Africa/Nairobi, not Local")
-	}
-	if _, err := time.LoadLocation(tz); err != nil {
-		return fault.Invalid(field, "%q is not an IANA time zone", tz)
-	}
-	return nil
 }
 
 func normalizePlace(p Place, field string) (Place, error) {
