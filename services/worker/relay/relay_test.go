@@ -671,8 +671,10 @@ func TestRelayNeverStreamsARestrictedEscalation(t *testing.T) {
 	}
 	var duressChanges int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE topic = $1 AND payload->'escalation'->>'id' = $2`,
-		outbox.TopicEscalationChanged, duress.ID.String()).Scan(&duressChanges); err != nil || duressChanges < 4 {
-		t.Fatalf("%d escalation.changed rows of the duress (%v), want its opening, page, acknowledgement and resolution", duressChanges, err)
+		outbox.TopicEscalationChanged, duress.ID.String()).Scan(&duressChanges); err != nil || duressChanges < 3 {
+		// Its page may or may not be recorded before the acknowledgement
+		// (the first page the receiver got may be another incident's).
+		t.Fatalf("%d escalation.changed rows of the duress (%v), want at least its opening, acknowledgement and resolution", duressChanges, err)
 	}
 
 	// The trap is real: an ordinary located incident asks for a
