@@ -70,6 +70,30 @@ func (r *advisoryRoot) Advisories(ctx context.Context, args advisoriesArgs) (*co
 }
 
 // AdvisorySources resolves Query.advisorySources.
+func (r *advisoryRoot) CountryLevels(ctx context.Context) ([]*countryLevelResolver, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
+	levels, err := r.advisories.CountryLevels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*countryLevelResolver, len(levels))
+	for i, l := range levels {
+		out[i] = &countryLevelResolver{env: r.env, l: l}
+	}
+	return out, nil
+}
+
+type countryLevelResolver struct {
+	env *env
+	l   advisory.CountryLevel
+}
+
+func (x *countryLevelResolver) Country() *countryResolver { return countryOf(x.env, x.l.Country) }
+func (x *countryLevelResolver) Level() int32              { return int32(x.l.Level) }
+func (x *countryLevelResolver) Rule() string              { return x.l.Rule }
+
 func (r *advisoryRoot) AdvisorySources(ctx context.Context) ([]*sourceStatusResolver, error) {
 	if _, err := r.viewer(ctx); err != nil {
 		return nil, err

@@ -280,6 +280,37 @@ func (e *escalationResolver) Disposition() *string    { return e.e.Disposition }
 func (e *escalationResolver) Policy() *policyVersionResolver {
 	return &policyVersionResolver{name: e.e.PolicyName, version: e.e.PolicyVersion}
 }
+
+// ViewerCan answers from the Authority the mutations ask, plus the status
+// rules the workflow's validators apply first.
+func (e *escalationResolver) ViewerCan(ctx context.Context) (*escalationActions, error) {
+	id, err := auth.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := e.root.escalations.Authority(ctx, e.e)
+	if err != nil {
+		return nil, err
+	}
+	may := func(action policy.Action) bool { return a.Allow(id, action) == nil }
+	open, resolved := e.e.Status == escalation.StatusOpen, e.e.Status == escalation.StatusResolved
+	return &escalationActions{
+		acknowledge: open && may(escalation.ActAcknowledge),
+		resolve:     !resolved && may(escalation.ActResolve),
+		escalateNow: open && may(escalation.ActEscalateNow),
+		handOff:     !resolved && may(escalation.ActHandOff),
+		addNote:     may(escalation.ActNote),
+	}, nil
+}
+
+type escalationActions struct{ acknowledge, resolve, escalateNow, handOff, addNote bool }
+
+func (x *escalationActions) Acknowledge() bool { return x.acknowledge }
+func (x *escalationActions) Resolve() bool     { return x.resolve }
+func (x *escalationActions) EscalateNow() bool { return x.escalateNow }
+func (x *escalationActions) HandOff() bool     { return x.handOff }
+func (x *escalationActions) AddNote() bool     { return x.addNote }
+
 func (e *escalationResolver) Region(ctx context.Context) *regionResolver {
 	return e.root.regions.resolver(ctx, e.e.Region)
 }

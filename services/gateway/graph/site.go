@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"meridian.dev/platform/auth"
 	"meridian.dev/platform/live"
 	"meridian.dev/platform/policy"
 	"meridian.dev/platform/site"
@@ -237,6 +238,10 @@ func (s *siteResolver) Timezone() string        { return s.s.Timezone }
 func (s *siteResolver) Criticality() string     { return s.s.Criticality }
 func (s *siteResolver) Location() *geoResolver  { return &geoResolver{s.s.Latitude, s.s.Longitude} }
 func (s *siteResolver) Status() *statusResolver { return &statusResolver{s.s.Status} }
+func (s *siteResolver) ViewerCanUpdateStatus(ctx context.Context) bool {
+	id, err := auth.FromContext(ctx)
+	return err == nil && policy.Allow(id, policy.UpdateSiteStatus, s.s.Region) == nil
+}
 func (s *siteResolver) Region(ctx context.Context) *regionResolver {
 	return s.root.regions.resolver(ctx, s.s.Region)
 }

@@ -231,19 +231,38 @@ func (s *Store) Sources(ctx context.Context) ([]SourceStatus, error) {
 // Levels returns the effective level of every country that has one; a
 // country missing from the map is level 1.
 func (s *Store) Levels(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT country_code, level FROM country_risk`)
+	levels, err := s.CountryLevels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byCode := make(map[string]int, len(levels))
+	for _, l := range levels {
+		byCode[l.Country] = l.Level
+	}
+	return byCode, nil
+}
+
+// CountryLevel is one country's effective level and the rule that set it.
+type CountryLevel struct {
+	Country string
+	Level   int
+	Rule    string
+}
+
+// CountryLevels lists every country something has been said about, by code:
+// the whole map in one read (a country absent from it is level 1).
+func (s *Store) CountryLevels(ctx context.Context) ([]CountryLevel, error) {
+	rows, err := s.pool.Query(ctx, `SELECT country_code, level, rule FROM country_risk ORDER BY country_code`)
 	if err != nil {
 		return nil, fmt.Errorf("advisory: levels: %w", err)
 	}
-	defer rows.Close()
-	levels := map[string]int{}
-	for rows.Next() {
-		var code string
-		var level int
-		if err := rows.Scan(&code, &level); err != nil {
-			return nil, fmt.Errorf("advisory: levels: %w", err)
-		}
-		levels[code] = level
+	levels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CountryLevel, error) {
+		var l CountryLevel
+		err := r.Scan(&l.Country, &l.Level, &l.Rule)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("advisory: levels: %w", err)
 	}
-	return levels, rows.Err()
+	return levels, nil
 }

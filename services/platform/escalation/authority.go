@@ -184,6 +184,13 @@ func policyIDOf(p Policy) *uuid.UUID {
 	return &p.ID
 }
 
+// Authority loads what decides who may act on e now, for a caller asking
+// what they could do (a board offering only the actions the mutations would
+// take).
+func (s *Store) Authority(ctx context.Context, e Escalation) (Authority, error) {
+	return authorityOf(ctx, s.pool, e)
+}
+
 // Allow loads the escalation and answers whether caller may take action on
 // it now, for paths that need the workflow but must still refuse the
 // caller clearly when it is out of reach.
