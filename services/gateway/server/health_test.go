@@ -46,8 +46,10 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code, _, body := get(t, s.GW.Base+"/readyz", nil); code != http.StatusOK || strings.TrimSpace(body) != "ready" {
 		t.Errorf("/readyz with PostgreSQL, Redis and Temporal answering: %d %q", code, body)
 	}
-	if code, hdr, _ := get(t, s.GW.Base+"/", nil); code != http.StatusFound || hdr.Get("Location") != "/graphql" {
-		t.Errorf("GET /: want a redirect to /graphql, got %d to %q", code, hdr.Get("Location"))
+	// The board (or, in a gateway built without it, the page saying how to
+	// build it) lives at the root now.
+	if code, hdr, _ := get(t, s.GW.Base+"/", nil); code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+		t.Errorf("GET /: want the board's HTML page, got %d %q", code, hdr.Get("Content-Type"))
 	}
 
 	var me struct{ Me struct{ Subject string } }

@@ -13,6 +13,7 @@ import (
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
 	"meridian.dev/gateway/graph"
+	"meridian.dev/gateway/web"
 	"meridian.dev/gateway/ws"
 	"meridian.dev/platform/auth"
 	"meridian.dev/platform/fault"
@@ -26,6 +27,7 @@ type graphqlHandler struct {
 	schema   *graph.Schema
 	verifier *auth.Verifier
 	ws       *ws.Handler
+	board    *web.Site // serves GraphiQL to browsers
 	log      *slog.Logger
 }
 
@@ -44,7 +46,9 @@ func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 	case http.MethodGet:
 		if strings.Contains(r.Header.Get("Accept"), "text/html") {
-			serveGraphiQL(w)
+			// GraphiQL, built with the board and served from the gateway
+			// itself, so it works with no internet.
+			h.board.ServeGraphiQL(w, r)
 			return
 		}
 		w.Header().Set("Allow", "POST")
@@ -125,43 +129,3 @@ func present(log *slog.Logger) func(context.Context, []*gqlerrors.QueryError) []
 		return graph.Present(ctx, log, errs)
 	}
 }
-
-func serveGraphiQL(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(graphiqlPage))
-}
-
-// graphiqlPage loads GraphiQL from a CDN in the browser; the server itself
-// fetches nothing. Paste a token from `make tokens` in the headers pane as
-// {"Authorization": "Bearer …"}.
-const graphiqlPage = `<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Meridian GraphiQL</title>
-  <style>body{margin:0;height:100vh}#graphiql{height:100vh}</style>
-  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
-</head>
-<body>
-  <div id="graphiql">Loading GraphiQL… (it needs the browser to reach unpkg.com)</div>
-  <script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/graphql-ws@5.16.0/umd/graphql-ws.min.js"></script>
-  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
-  <script>
-    const url = new URL('/graphql', location.href).toString();
-    const fetcher = GraphiQL.createFetcher({
-      url,
-      wsClient: graphqlWs.createClient({
-        url: url.replace(/^http/, 'ws'),
-        connectionParams: () => {
-          try { return JSON.parse(localStorage.getItem('graphiql:headers') || '{}'); } catch (e) { return {}; }
-        },
-      }),
-    });
-    ReactDOM.createRoot(document.getElementById('graphiql')).render(
-      React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: 'headers',
-        defaultHeaders: '{"Authorization": "Bearer <paste a token from make tokens>"}' }));
-  </script>
-</body>
-</html>`

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"meridian.dev/gateway/graph"
+	"meridian.dev/gateway/web"
 	"meridian.dev/gateway/ws"
 	"meridian.dev/platform/advisory"
 	"meridian.dev/platform/auth"
@@ -44,7 +45,7 @@ type Config struct {
 	Auth           auth.Config   // MERIDIAN_JWT_SECRET, MERIDIAN_JWT_ISSUER, MERIDIAN_JWT_AUDIENCE
 	RateLimit      int           // MERIDIAN_MUTATION_RATE_LIMIT: mutations per caller per window; 0 disables
 	RateWindow     time.Duration // MERIDIAN_MUTATION_RATE_WINDOW, default 1m
-	AllowedOrigins []string      // MERIDIAN_ALLOWED_ORIGINS: browser origins allowed to open WebSockets
+	AllowedOrigins []string      // MERIDIAN_ALLOWED_ORIGINS: browser origins besides the gateway's own allowed to open WebSockets, in every environment
 	Limits         graph.Limits  // GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_QUERY_LENGTH, GRAPHQL_MAX_COST, GRAPHQL_MAX_ALIASES
 	TaskQueue      string        // MERIDIAN_TASK_QUEUE: the worker's, where on-demand feed refreshes run
 }
@@ -136,6 +137,13 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		return fmt.Errorf("gateway: schema: %w", err)
 	}
 	verifier := auth.NewVerifier(cfg.Auth)
+	board, err := web.New(web.Embedded())
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if !board.Built() {
+		log.WarnContext(ctx, "the board is not built into this gateway; / serves how to build it (make board)")
+	}
 	wsHandler := ws.NewHandler(schema, verifier, log, ws.Options{
 		CheckOrigin:    originChecker(cfg),
 		Present:        present(log),
@@ -144,7 +152,7 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", otelhttp.NewHandler(&graphqlHandler{schema: schema, verifier: verifier, ws: wsHandler, log: log}, "graphql"))
+	mux.Handle("/graphql", otelhttp.NewHandler(&graphqlHandler{schema: schema, verifier: verifier, ws: wsHandler, board: board, log: log}, "graphql"))
 	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /readyz", health.Handler(
@@ -152,9 +160,15 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 		health.Check{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		health.Check{Name: "temporal", Ping: engine.Ping(tc)},
 	))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/graphql", http.StatusFound)
-	})
+	// The board: / and its assets, and 404 for any path nothing else
+	// serves. Not method-qualified, so that it answers POST / with 405 and
+	// its security headers itself.
+	mux.Handle("/", board)
+	if !cfg.Production() {
+		// The persona picker of the board's sign-in; in production the path
+		// falls through to the board's 404.
+		mux.Handle("GET /board/personas", web.Personas(cfg.Auth, log))
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -192,27 +206,61 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 	return g.Wait()
 }
 
-// originChecker allows browsers from the configured origins; with none set,
-// outside production, it allows any origin (tokens, not cookies, authenticate,
-// so cross-site WebSocket hijacking has nothing to ride on).
+// originChecker decides which browsers may open a WebSocket: pages served by
+// this gateway (the board, GraphiQL), and those of the origins listed in
+// MERIDIAN_ALLOWED_ORIGINS; in every environment, so that development
+// behaves as production does. A request without an Origin header is not
+// from a browser (the graphql-ws client in Node, the Go tests) and is
+// allowed: its token is all it has. A refused upgrade is answered 403.
+//
+// The gateway's own origin is recognised by its host: the Origin's
+// host[:port] equals the request's Host, whatever the scheme, since TLS may
+// end at a proxy in front. A proxy that rewrites Host needs its public
+// origin listed in MERIDIAN_ALLOWED_ORIGINS.
 func originChecker(cfg Config) func(*http.Request) bool {
+	allowed := make(map[string]bool, len(cfg.AllowedOrigins))
+	for _, o := range cfg.AllowedOrigins {
+		if o = normalOrigin(o); o != "" {
+			allowed[o] = true
+		}
+	}
 	return func(r *http.Request) bool {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
 			return true // not a browser
 		}
-		if len(cfg.AllowedOrigins) == 0 {
-			if !cfg.Production() {
-				return true
-			}
-			u, err := url.Parse(origin)
-			return err == nil && u.Host == r.Host
+		if allowed[normalOrigin(origin)] {
+			return true
 		}
-		for _, o := range cfg.AllowedOrigins {
-			if strings.TrimSpace(o) == origin {
-				return true
-			}
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" {
+			return false // "null" (a sandboxed frame, a file:// page) or garbage
 		}
-		return false
+		return strings.EqualFold(withoutDefaultPort(u.Host, u.Scheme), withoutDefaultPort(r.Host, u.Scheme))
 	}
+}
+
+// normalOrigin is an origin as compared: lower case, no trailing slash, no
+// default port. "" when o is not an origin.
+func normalOrigin(o string) string {
+	o = strings.TrimSuffix(strings.TrimSpace(o), "/")
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme + "://" + strings.ToLower(withoutDefaultPort(u.Host, scheme))
+}
+
+// withoutDefaultPort drops ":80" from an http or ws host and ":443" from an
+// https or wss one: browsers leave the default port out of Origin, clients
+// may write it in Host.
+func withoutDefaultPort(host, scheme string) string {
+	switch strings.ToLower(scheme) {
+	case "http", "ws":
+		return strings.TrimSuffix(host, ":80")
+	case "https", "wss":
+		return strings.TrimSuffix(host, ":443")
+	}
+	return host
 }
