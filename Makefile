@@ -1,7 +1,7 @@
 # Meridian — see README.md. Every target works on a fresh machine with Go.
 SHELL := /bin/bash
 
-.PHONY: run test bench lint tokens migrate fmt tools
+.PHONY: run test bench lint tokens migrate fmt tools board
 
 run: ## bring up everything and print URLs and demo tokens
 	@scripts/run.sh
@@ -11,6 +11,9 @@ test: ## the whole suite, against real PostgreSQL, Redis and Temporal
 
 bench: ## system vs raw baselines, side by side with ratios
 	@scripts/bench.sh
+
+board: ## build the board and GraphiQL (Node.js 20+, npm ci) for the gateway to embed
+	@source scripts/lib.sh && build_board
 
 tokens: ## print a demo token per persona
 	@cd services/worker && go run ./cmd/meridianctl tokens

@@ -129,3 +129,40 @@ start_temporal() {
   done
   die "Temporal dev server did not register the default namespace (log: $log)"
 }
+
+# Node.js and npm come from Debian's packages; the board needs Node.js 20+.
+ensure_node() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local major; major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ "$major" -ge 20 ] || die "the board needs Node.js 20 or newer (found $(node --version 2>/dev/null || echo none))"
+}
+
+# npm_ci_if_stale DIR: `npm ci` (the committed lock file, exactly), unless
+# node_modules was installed from this very lock file already: npm ci
+# deletes node_modules first, which is slow and needless on every run.
+npm_ci_if_stale() {
+  local dir=$1 stamp="$1/node_modules/.meridian-lock"
+  local want; want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+    || die "npm ci in $dir failed"
+  echo "$want" > "$stamp"
+}
+
+# build_board: the board and GraphiQL (services/board) into the folder the
+# gateway embeds (services/gateway/web/static/dist); build the gateway after.
+build_board() {
+  ensure_node
+  say "building the board (services/board -> services/gateway/web/static/dist)"
+  npm_ci_if_stale "$ROOT/services/board"
+  (cd "$ROOT/services/board" && npm run --silent build >/dev/null) || die "building the board failed (cd services/board && npm run build)"
+}
+
+# ensure_chromium: Debian's chromium for the browser tests and the bench,
+# driven by playwright-core (e2e/browser), which never downloads a browser.
+ensure_chromium() {
+  ensure_node
+  command -v chromium >/dev/null || apt_install chromium
+  export MERIDIAN_CHROMIUM="${MERIDIAN_CHROMIUM:-$(command -v chromium)}"
+  npm_ci_if_stale "$ROOT/e2e/browser"
+}

@@ -33,6 +33,7 @@ ensure_redis
 ensure_temporal_cli
 
 mkdir -p .data bin
+build_board
 say "building gateway, worker and meridianctl"
 (cd services/gateway && go build -o "$ROOT/bin/gateway" ./cmd/gateway)
 (cd services/worker && go build -o "$ROOT/bin/worker" ./cmd/worker && go build -o "$ROOT/bin/meridianctl" ./cmd/meridianctl)
@@ -85,6 +86,7 @@ cat <<EOM
 
   Meridian is running.
 
+  The board (in a browser)      http://$GATEWAY_ADDR/   (sign in: pick a demo persona)
   GraphQL (POST and WebSocket)  http://$GATEWAY_ADDR/graphql
   GraphiQL (in a browser)       http://$GATEWAY_ADDR/graphql
   Temporal UI                   http://127.0.0.1:$TEMPORAL_UI_PORT

@@ -1,0 +1,107 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { Viewer } from '../api/types';
+import { hook } from '../hook';
+import { BoardState } from '../state/board';
+import { useStore } from '../state/store';
+import { AdvisoryFeed } from './AdvisoryFeed';
+import { ConnectionBanner } from './ConnectionBanner';
+import { EscalationPanel } from './EscalationPanel';
+import { EscalationsPanel } from './EscalationsPanel';
+import { Legend } from './Legend';
+import { MapView } from './MapView';
+import { PeoplePanel } from './PeoplePanel';
+import { SiteList } from './SiteList';
+import { SitePanel } from './SitePanel';
+
+interface Props {
+  token: string;
+  me: Viewer;
+  onSignOut: () => void;
+  onTokenRefused: () => void;
+}
+
+export function Board({ token, me, onSignOut, onTokenRefused }: Props) {
+  const state = useMemo(() => new BoardState(token, me, onTokenRefused), [token]);
+  const [mapDrawn, setMapDrawn] = useState(false);
+  const loaded = useStore(state.loaded);
+  const selection = useStore(state.selection);
+  const problem = useStore(state.problem);
+
+  useEffect(() => {
+    const stop = state.live.connection.subscribe((connection) => {
+      hook.connection = connection;
+    });
+    hook.connection = state.live.connection.get();
+    state.start();
+    return () => {
+      stop();
+      state.dispose();
+    };
+  }, [state]);
+
+  // Ready once, the first time everything is loaded and the map has drawn it.
+  useEffect(() => {
+    if (hook.ready || !mapDrawn || !loaded.sites || !loaded.escalations || !loaded.countries) return;
+    hook.firstRenderAt = performance.now();
+    hook.ready = true;
+  }, [mapDrawn, loaded]);
+
+  // Escape closes the side panel.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== 'Escape') return;
+      if (state.drawMode.get().step !== 'off') state.drawMode.set({ step: 'off' });
+      else if (state.selection.get()) state.closePanel();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [state]);
+
+  return (
+    <div class="board">
+      <header class="topbar">
+        <h1 class="brand">
+          Meridian <span class="muted">GSOC</span>
+        </h1>
+        <ConnectionBanner state={state} />
+        <div class="viewer">
+          <span class="viewer-name">{me.name}</span>
+          <span class="muted">
+            {me.roles.join(', ')}
+            {me.regions.length ? ` · ${me.regions.join(', ')}` : ''}
+          </span>
+          <a class="button-link" href="/graphql">
+            GraphiQL
+          </a>
+          <button type="button" data-testid="signout" onClick={onSignOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      {problem && (
+        <div class="problem" role="alert">
+          {problem}
+          <button type="button" class="icon" aria-label="Dismiss this message" onClick={() => state.problem.set(null)}>
+            ×
+          </button>
+        </div>
+      )}
+      <div class="columns">
+        <aside class="column left" aria-label="Sites">
+          <SiteList state={state} />
+        </aside>
+        <main class="column centre">
+          <MapView state={state} onDrawn={() => setMapDrawn(true)} />
+          <Legend />
+          {selection?.kind === 'site' && <SitePanel key={selection.code} state={state} code={selection.code} />}
+          {selection?.kind === 'escalation' && <EscalationPanel key={selection.id} state={state} id={selection.id} />}
+        </main>
+        <aside class="column right" aria-label="Escalations, advisories and people">
+          <EscalationsPanel state={state} />
+          <AdvisoryFeed state={state} />
+          <PeoplePanel state={state} />
+        </aside>
+      </div>
+    </div>
+  );
+}

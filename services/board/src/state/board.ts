@@ -1,0 +1,525 @@
+// Everything one signed-in board knows, kept current from subscriptions.
+// Components read the stores; the map takes site changes through
+// onSiteChanges, outside the component tree, so a burst of status changes
+// never re-renders Preact per event.
+import { APIError, createLive, errorCode, request, type GraphQLErrorShape, type Live } from '../api/client';
+import * as doc from '../api/documents';
+import type {
+  AdvisoryChange,
+  Connection,
+  CountryLevel,
+  Detail,
+  Escalation,
+  ImpactRadius,
+  Region,
+  Site,
+  SiteStatus,
+  Trip,
+  Viewer,
+} from '../api/types';
+import { createStore } from './store';
+
+export interface SiteChange {
+  code: string;
+  status: SiteStatus;
+}
+
+export interface TravellerAtRisk {
+  tripId: string;
+  segmentId: string;
+  name: string;
+  level: number;
+  city: string;
+  countryCode: string;
+  latitude: number;
+  longitude: number;
+}
+
+/** What the people panel is asked about: a clicked country or a drawn radius. */
+export type PeopleTarget =
+  | { kind: 'country'; code: string; name: string }
+  | { kind: 'radius'; latitude: number; longitude: number; radiusKm: number };
+
+/** Drawing a search radius on the map: off, waiting for the centre, or for the edge. */
+export type DrawMode = { step: 'off' } | { step: 'centre' } | { step: 'edge'; latitude: number; longitude: number };
+
+export type Selection = { kind: 'site'; code: string } | { kind: 'escalation'; id: string } | null;
+
+export interface LoadState {
+  sites: boolean;
+  escalations: boolean;
+  countries: boolean;
+}
+
+/** How many advisory changes the feed keeps. */
+const advisoryFeedSize = 50;
+/** The site list is re-sorted at most this often during a burst. */
+const siteListRefreshMs = 250;
+/** Trips go in and out of "active now" as time passes, not only on events. */
+const travellerRefreshMs = 5 * 60_000;
+
+export class BoardState {
+  readonly live: Live;
+  readonly sites = new Map<string, Site>();
+  readonly siteCodeById = new Map<string, string>();
+  /** Bumped (at most every 250 ms) when any site changed. */
+  readonly sitesRevision = createStore(0);
+  readonly escalations = createStore<ReadonlyMap<string, Escalation>>(new Map());
+  /** Bumped on every escalation event, with the escalation's ID. */
+  readonly escalationEvents = createStore<{ id: string; seq: number }>({ id: '', seq: 0 });
+  readonly countryLevels = createStore<ReadonlyMap<string, number>>(new Map());
+  readonly countryNames = new Map<string, string>();
+  readonly advisoryFeed = createStore<readonly AdvisoryChange[]>([]);
+  readonly regions = createStore<readonly Region[]>([]);
+  readonly impactRadii = createStore<readonly ImpactRadius[]>([]);
+  readonly travellers = createStore<readonly TravellerAtRisk[]>([]);
+  readonly details = createStore<ReadonlyMap<string, Detail>>(new Map());
+  readonly selection = createStore<Selection>(null);
+  readonly people = createStore<PeopleTarget | null>(null);
+  readonly drawMode = createStore<DrawMode>({ step: 'off' });
+  /** Asks the map to centre on a site ("Show on map"). */
+  readonly focus = createStore<{ code: string; seq: number }>({ code: '', seq: 0 });
+  readonly loaded = createStore<LoadState>({ sites: false, escalations: false, countries: false });
+  /** A load failure worth showing (the board keeps going without it). */
+  readonly problem = createStore<string | null>(null);
+  /** Ticks every 10 s, for ages. */
+  readonly now = createStore(Date.now());
+
+  private readonly siteListeners = new Set<(changes: SiteChange[]) => void>();
+  private readonly sitesLoadedListeners = new Set<() => void>();
+  /** Status events that arrived before their site's snapshot. */
+  private readonly earlyStatus = new Map<string, SiteStatus>();
+  /** Timeline length of escalations seen RESOLVED, so an older snapshot cannot bring them back. */
+  private readonly resolvedAt = new Map<string, number>();
+  /** When each escalation was last changed by an event (performance.now()). */
+  private readonly escalationEventAt = new Map<string, number>();
+  private readonly detailSubscriptions = new Map<string, () => void>();
+  private readonly disposers: (() => void)[] = [];
+  private revisionTimer: ReturnType<typeof setTimeout> | undefined;
+  private travellerTimer: ReturnType<typeof setTimeout> | undefined;
+  private earlyAdvisories: AdvisoryChange[] | null = [];
+  private disposed = false;
+
+  constructor(
+    readonly token: string,
+    readonly me: Viewer,
+    onTokenRefused: () => void,
+  ) {
+    this.live = createLive(token, onTokenRefused);
+    const tick = setInterval(() => this.now.set(Date.now()), 10_000);
+    this.disposers.push(() => clearInterval(tick));
+    this.disposers.push(
+      this.live.onReconnected(() => {
+        // Subscriptions resume from their cursors by themselves; the lists
+        // below are cheap to reload and catch what a cursor cannot (an
+        // expired one, details started while away).
+        void this.loadEscalations();
+        void this.loadDetails();
+        // What failed to load while the gateway was away, load now.
+        const loaded = this.loaded.get();
+        if (!loaded.sites) void this.loadSites();
+        if (!loaded.countries) void this.loadBasics();
+      }),
+    );
+  }
+
+  /** Subscribes first, then loads the snapshots, so nothing falls between. */
+  start(): void {
+    this.subscribeSites(null);
+    this.subscribeEscalations(null);
+    this.subscribeAdvisories(null);
+    this.subscribeTripRisk(null);
+    void this.loadBasics();
+    void this.loadSites();
+    void this.loadEscalations();
+    void this.loadTravellers();
+    void this.loadDetails();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    clearTimeout(this.revisionTimer);
+    clearTimeout(this.travellerTimer);
+    for (const dispose of this.disposers) dispose();
+    for (const dispose of this.detailSubscriptions.values()) dispose();
+    this.live.dispose();
+  }
+
+  request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    return request<T>(this.token, query, variables);
+  }
+
+  /** The map listens here: every accepted status change, in arrival order. */
+  onSiteChanges(listener: (changes: SiteChange[]) => void): () => void {
+    this.siteListeners.add(listener);
+    return () => this.siteListeners.delete(listener);
+  }
+
+  /** Called once every page of sites is in `sites`. */
+  onSitesLoaded(listener: () => void): () => void {
+    this.sitesLoadedListeners.add(listener);
+    if (this.loaded.get().sites) listener();
+    return () => this.sitesLoadedListeners.delete(listener);
+  }
+
+  openSite(code: string): void {
+    this.selection.set({ kind: 'site', code });
+  }
+
+  openEscalation(id: string): void {
+    this.selection.set({ kind: 'escalation', id });
+  }
+
+  closePanel(): void {
+    this.selection.set(null);
+  }
+
+  /** The open (or acknowledged) escalation of a site, if any. */
+  escalationOfSite(code: string): Escalation | undefined {
+    for (const escalation of this.escalations.get().values()) {
+      if (escalation.site?.code === code) return escalation;
+    }
+    return undefined;
+  }
+
+  // --- sites -------------------------------------------------------------
+
+  private async loadSites(): Promise<void> {
+    let after: string | null = null;
+    try {
+      for (;;) {
+        const page: { sites: Connection<Site> } = await this.request(doc.sitesPageQuery, { after });
+        for (const { node } of page.sites.edges) this.acceptSite(node);
+        if (!page.sites.pageInfo.hasNextPage || !page.sites.pageInfo.endCursor) break;
+        after = page.sites.pageInfo.endCursor;
+      }
+    } catch (err) {
+      this.report('sites', err);
+      return;
+    }
+    if (this.disposed) return;
+    this.loaded.update((state) => ({ ...state, sites: true }));
+    this.bumpSites(true);
+    for (const listener of this.sitesLoadedListeners) listener();
+  }
+
+  /** A site from a snapshot or a query: the newer status wins. */
+  acceptSite(site: Site): void {
+    const early = this.earlyStatus.get(site.code);
+    if (early) {
+      this.earlyStatus.delete(site.code);
+      if (early.version > site.status.version) site = { ...site, status: early };
+    }
+    const known = this.sites.get(site.code);
+    this.siteCodeById.set(site.id, site.code);
+    if (known && known.status.version > site.status.version) {
+      this.sites.set(site.code, { ...site, status: known.status });
+      return;
+    }
+    this.sites.set(site.code, site);
+    if (known && known.status.version < site.status.version) {
+      this.emitSiteChanges([{ code: site.code, status: site.status }]);
+    }
+  }
+
+  private subscribeSites(after: string | null): void {
+    const dispose = this.live.subscribe<{ cursor: string; site: { id: string; code: string }; current: SiteStatus }>({
+      query: doc.siteStatusChangedSubscription,
+      variables: { after },
+      cursorOf: (event) => event.cursor,
+      onEvent: (event) => this.applyStatus(event.site.code, event.site.id, event.current),
+      onError: (errors) => this.resubscribe('siteStatusChanged', errors, () => {
+        // The cursor is too old to replay: start live again and reload
+        // every site, so the gap is filled from the source of truth.
+        this.subscribeSites(null);
+        void this.loadSites();
+      }),
+    });
+    this.disposers.push(dispose);
+  }
+
+  private applyStatus(code: string, id: string, status: SiteStatus): void {
+    const site = this.sites.get(code);
+    if (!site) {
+      if (this.loaded.get().sites) {
+        // A site created after the board loaded: fetch it whole.
+        void this.request<{ site: Site | null }>(doc.siteQuery, { id })
+          .then(({ site: created }) => {
+            if (created) {
+              this.acceptSite(created);
+              this.emitSiteChanges([{ code: created.code, status: created.status }]);
+            }
+          })
+          .catch((err: unknown) => this.report('a new site', err));
+      } else {
+        const early = this.earlyStatus.get(code);
+        if (!early || early.version < status.version) this.earlyStatus.set(code, status);
+      }
+      return;
+    }
+    if (status.version <= site.status.version) return;
+    this.sites.set(code, { ...site, status });
+    this.emitSiteChanges([{ code, status }]);
+  }
+
+  private emitSiteChanges(changes: SiteChange[]): void {
+    for (const listener of this.siteListeners) listener(changes);
+    this.bumpSites(false);
+  }
+
+  private bumpSites(now: boolean): void {
+    if (now) {
+      clearTimeout(this.revisionTimer);
+      this.revisionTimer = undefined;
+      this.sitesRevision.update((n) => n + 1);
+      return;
+    }
+    if (this.revisionTimer !== undefined) return;
+    this.revisionTimer = setTimeout(() => {
+      this.revisionTimer = undefined;
+      this.sitesRevision.update((n) => n + 1);
+    }, siteListRefreshMs);
+  }
+
+  // --- escalations -------------------------------------------------------
+
+  /** Loads OPEN and ACKNOWLEDGED escalations; events that came in meanwhile win. */
+  async loadEscalations(): Promise<void> {
+    const startedAt = performance.now();
+    const fresh = new Map<string, Escalation>();
+    try {
+      for (const status of ['OPEN', 'ACKNOWLEDGED'] as const) {
+        let after: string | null = null;
+        for (;;) {
+          const page: { escalations: Connection<Escalation> } = await this.request(doc.escalationsPageQuery, { status, after });
+          for (const { node } of page.escalations.edges) fresh.set(node.id, node);
+          if (!page.escalations.pageInfo.hasNextPage || !page.escalations.pageInfo.endCursor) break;
+          after = page.escalations.pageInfo.endCursor;
+        }
+      }
+    } catch (err) {
+      this.report('escalations', err);
+      return;
+    }
+    if (this.disposed) return;
+    const merged = new Map<string, Escalation>();
+    for (const [id, loaded] of fresh) {
+      const resolvedLength = this.resolvedAt.get(id);
+      if (resolvedLength !== undefined && resolvedLength >= loaded.timeline.length) continue;
+      const known = this.escalations.get().get(id);
+      merged.set(id, known && known.timeline.length > loaded.timeline.length ? known : loaded);
+    }
+    // An escalation missing from the snapshot stays only if an event brought
+    // it after the snapshot was asked for (it opened meanwhile).
+    for (const [id, known] of this.escalations.get()) {
+      if (!merged.has(id) && (this.escalationEventAt.get(id) ?? -1) > startedAt) merged.set(id, known);
+    }
+    this.escalations.set(merged);
+    this.loaded.update((state) => ({ ...state, escalations: true }));
+  }
+
+  /** An escalation as a mutation or an event returned it. */
+  acceptEscalation(escalation: Escalation): void {
+    const current = this.escalations.get();
+    const known = current.get(escalation.id);
+    if (known && known.timeline.length > escalation.timeline.length) return;
+    this.escalationEventAt.set(escalation.id, performance.now());
+    const next = new Map(current);
+    if (escalation.status === 'RESOLVED') {
+      this.resolvedAt.set(escalation.id, escalation.timeline.length);
+      next.delete(escalation.id);
+    } else {
+      next.set(escalation.id, escalation);
+    }
+    this.escalations.set(next);
+    this.escalationEvents.update((last) => ({ id: escalation.id, seq: last.seq + 1 }));
+  }
+
+  private subscribeEscalations(after: string | null): void {
+    const dispose = this.live.subscribe<{ cursor: string; escalation: Escalation }>({
+      query: doc.escalationUpdatedSubscription,
+      variables: { after },
+      cursorOf: (event) => event.cursor,
+      onEvent: (event) => this.acceptEscalation(event.escalation),
+      onError: (errors) => this.resubscribe('escalationUpdated', errors, () => {
+        this.subscribeEscalations(null);
+        void this.loadEscalations();
+      }),
+    });
+    this.disposers.push(dispose);
+  }
+
+  // --- countries and advisories --------------------------------------------
+
+  private async loadBasics(): Promise<void> {
+    try {
+      const basics = await this.request<{ regions: Region[]; countryLevels: CountryLevel[]; impactRadii: ImpactRadius[] }>(
+        doc.boardBasicsQuery,
+      );
+      if (this.disposed) return;
+      this.regions.set(basics.regions);
+      this.impactRadii.set(basics.impactRadii);
+      const levels = new Map<string, number>();
+      for (const entry of basics.countryLevels) {
+        levels.set(entry.country.code, entry.level);
+        this.countryNames.set(entry.country.code, entry.country.name);
+      }
+      // Changes that arrived while the snapshot was on its way are newer.
+      for (const change of this.earlyAdvisories ?? []) levels.set(change.country.code, change.level);
+      this.earlyAdvisories = null;
+      this.countryLevels.set(levels);
+      this.loaded.update((state) => ({ ...state, countries: true }));
+    } catch (err) {
+      this.report('countries and regions', err);
+    }
+  }
+
+  private subscribeAdvisories(after: string | null): void {
+    const dispose = this.live.subscribe<AdvisoryChange>({
+      query: doc.advisoryChangedSubscription,
+      variables: { after },
+      cursorOf: (event) => event.cursor,
+      onEvent: (change) => {
+        this.countryNames.set(change.country.code, change.country.name);
+        if (this.earlyAdvisories) this.earlyAdvisories.push(change);
+        else {
+          const next = new Map(this.countryLevels.get());
+          next.set(change.country.code, change.level);
+          this.countryLevels.set(next);
+        }
+        this.advisoryFeed.update((feed) => [change, ...feed].slice(0, advisoryFeedSize));
+        // A country's new level changes which trips are at risk.
+        this.scheduleTravellerRefresh(1_000);
+      },
+      onError: (errors) => this.resubscribe('advisoryChanged', errors, () => {
+        this.subscribeAdvisories(null);
+        void this.loadBasics();
+      }),
+    });
+    this.disposers.push(dispose);
+  }
+
+  // --- travellers at risk ---------------------------------------------------
+
+  private subscribeTripRisk(after: string | null): void {
+    const dispose = this.live.subscribe<{ cursor: string }>({
+      query: doc.tripRiskChangedSubscription,
+      variables: { after },
+      cursorOf: (event) => event.cursor,
+      onEvent: () => this.scheduleTravellerRefresh(500),
+      onError: (errors) => {
+        // Callers who may not read trips are refused here; that is not a
+        // problem worth a banner, the layer simply stays empty.
+        if (errors.some((e) => e.extensions?.code === 'FORBIDDEN')) return;
+        this.resubscribe('tripRiskChanged', errors, () => {
+          this.subscribeTripRisk(null);
+          this.scheduleTravellerRefresh(0);
+        });
+      },
+    });
+    this.disposers.push(dispose);
+  }
+
+  private scheduleTravellerRefresh(delayMs: number): void {
+    clearTimeout(this.travellerTimer);
+    this.travellerTimer = setTimeout(() => void this.loadTravellers(), delayMs);
+  }
+
+  private async loadTravellers(): Promise<void> {
+    const now = new Date();
+    try {
+      const data = await this.request<{ trips: Connection<Trip> }>(doc.tripsAtRiskQuery, { at: now.toISOString() });
+      if (this.disposed) return;
+      const markers: TravellerAtRisk[] = [];
+      for (const { node: trip } of data.trips.edges) {
+        for (const segment of trip.segments) {
+          const location = segment.place.location;
+          if (!location) continue;
+          if (Date.parse(segment.startsAt) > now.getTime() || Date.parse(segment.endsAt) <= now.getTime()) continue;
+          markers.push({
+            tripId: trip.id,
+            segmentId: segment.id,
+            name: trip.traveller.name,
+            level: Math.max(trip.risk.level, segment.risk.level),
+            city: segment.place.city,
+            countryCode: segment.place.countryCode,
+            latitude: location.latitude,
+            longitude: location.longitude,
+          });
+        }
+      }
+      this.travellers.set(markers);
+    } catch (err) {
+      if (errorCode(err) !== 'FORBIDDEN') this.report('trips at risk', err);
+    } finally {
+      if (!this.disposed) this.scheduleTravellerRefresh(travellerRefreshMs);
+    }
+  }
+
+  // --- protection details -----------------------------------------------------
+
+  private async loadDetails(): Promise<void> {
+    let found: Detail[];
+    try {
+      const data = await this.request<{ details: Connection<Detail> }>(doc.activeDetailsQuery);
+      found = data.details.edges.map((edge) => edge.node);
+    } catch (err) {
+      if (errorCode(err) !== 'FORBIDDEN') this.report('protection details', err);
+      return;
+    }
+    if (this.disposed) return;
+    const next = new Map<string, Detail>();
+    for (const detail of found) next.set(detail.id, detail);
+    this.details.set(next);
+    for (const [id, dispose] of this.detailSubscriptions) {
+      if (!next.has(id)) {
+        dispose();
+        this.detailSubscriptions.delete(id);
+      }
+    }
+    for (const id of next.keys()) if (!this.detailSubscriptions.has(id)) this.subscribeDetail(id, null);
+  }
+
+  private subscribeDetail(detailId: string, after: string | null): void {
+    const dispose = this.live.subscribe<{ cursor: string; detail: Detail }>({
+      query: doc.detailUpdatedSubscription,
+      variables: { detailId, after },
+      cursorOf: (event) => event.cursor,
+      onEvent: ({ detail }) => {
+        const next = new Map(this.details.get());
+        if (detail.status === 'ACTIVE') next.set(detail.id, detail);
+        else next.delete(detail.id);
+        this.details.set(next);
+      },
+      onError: (errors) => {
+        this.detailSubscriptions.delete(detailId);
+        if (errors.some((e) => e.extensions?.code === 'FORBIDDEN' || e.extensions?.code === 'NOT_FOUND')) return;
+        this.resubscribe('detailUpdated', errors, () => void this.loadDetails());
+      },
+    });
+    this.detailSubscriptions.set(detailId, dispose);
+  }
+
+  // --- shared --------------------------------------------------------------------
+
+  private resubscribe(name: string, errors: GraphQLErrorShape[], again: () => void): void {
+    if (this.disposed) return;
+    const first = errors[0];
+    console.info(`meridian board: ${name} ended (${first?.extensions?.code ?? 'ERROR'}: ${first?.message ?? 'no reason'}); subscribing again`);
+    setTimeout(() => {
+      if (!this.disposed) again();
+    }, 1_000);
+  }
+
+  private report(what: string, err: unknown): void {
+    if (this.disposed) return;
+    // A network failure while the gateway restarts is shown by the
+    // connection banner; the reconnect reloads what matters.
+    if (err instanceof APIError && err.code === 'NETWORK') {
+      console.info(`meridian board: could not load ${what}: ${err.message}`);
+      return;
+    }
+    const text = err instanceof Error ? err.message : String(err);
+    this.problem.set(`Could not load ${what}: ${err instanceof APIError ? `${err.code}: ` : ''}${text}`);
+  }
+}
