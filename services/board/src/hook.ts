@@ -21,6 +21,8 @@ export interface BoardHook {
   siteCount: number;
   renderedSite(code: string): RenderedSite | null;
   painted: PaintedSite[];
+  /** performance.now() when each part of the first render was done (signed-in, sites, escalations, countries, map, drawn): where a slow load went. */
+  marks: Record<string, number>;
 }
 
 declare global {
@@ -41,7 +43,13 @@ export const hook: BoardHook = {
   siteCount: 0,
   renderedSite: (code) => renderedSiteReader(code),
   painted: [],
+  marks: {},
 };
+
+/** Notes the first time a part of the first render was done. */
+export function mark(name: string): void {
+  hook.marks[name] ??= performance.now();
+}
 
 export function installHook(): void {
   Object.defineProperty(window, '__meridianBoard', { value: hook, writable: false, configurable: false, enumerable: false });
@@ -64,5 +72,6 @@ export function resetHook(): void {
   hook.connection = 'disconnected';
   hook.siteCount = 0;
   hook.painted.length = 0;
+  hook.marks = {};
   renderedSiteReader = () => null;
 }

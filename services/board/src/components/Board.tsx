@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Viewer } from '../api/types';
-import { hook } from '../hook';
+import { hook, mark } from '../hook';
 import { BoardState } from '../state/board';
 import { useStore } from '../state/store';
 import { AdvisoryFeed } from './AdvisoryFeed';
@@ -32,6 +32,7 @@ export function Board({ token, me, onSignOut, onTokenRefused }: Props) {
       hook.connection = connection;
     });
     hook.connection = state.live.connection.get();
+    mark('signed-in');
     state.start();
     return () => {
       stop();

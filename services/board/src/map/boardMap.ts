@@ -15,7 +15,7 @@ import type {
   StyleSpecification,
 } from 'maplibre-gl';
 import type { Feature, FeatureCollection, Point, Polygon } from 'geojson';
-import { hook, recordPainted, setRenderedSiteReader, type PaintedSite } from '../hook';
+import { hook, mark, recordPainted, setRenderedSiteReader, type PaintedSite } from '../hook';
 import type { BoardState, SiteChange } from '../state/board';
 import { countryFeatures, distanceKm, geodesicCircle } from './geo';
 import { advisoryColour, advisoryNeutral, allMapImages, mapImagePixelRatio } from './icons';
@@ -176,6 +176,7 @@ export class BoardMap {
   }
 
   private onStyleLoaded(): void {
+    mark('map');
     for (const { name, image } of allMapImages()) {
       this.map.addImage(name, image, { pixelRatio: mapImagePixelRatio });
     }
@@ -248,6 +249,7 @@ export class BoardMap {
     }
     if (!this.drawnOnce) {
       this.drawnOnce = true;
+      mark('drawn');
       this.onDrawn();
     }
   }

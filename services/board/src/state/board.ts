@@ -17,6 +17,7 @@ import type {
   Trip,
   Viewer,
 } from '../api/types';
+import { mark } from '../hook';
 import { createStore } from './store';
 
 export interface SiteChange {
@@ -88,7 +89,7 @@ export class BoardState {
   private readonly siteListeners = new Set<(changes: SiteChange[]) => void>();
   private readonly sitesLoadedListeners = new Set<() => void>();
   /** Status events that arrived before their site's snapshot. */
-  private readonly earlyStatus = new Map<string, SiteStatus>();
+  private readonly earlyStatus = new Map<string, { id: string; status: SiteStatus }>();
   /** Timeline length of escalations seen RESOLVED, so an older snapshot cannot bring them back. */
   private readonly resolvedAt = new Map<string, number>();
   /** When each escalation was last changed by an event (performance.now()). */
@@ -184,28 +185,38 @@ export class BoardState {
 
   // --- sites -------------------------------------------------------------
 
+  /** Every site, page by page (the events that arrive meanwhile are kept in earlyStatus). */
   private async loadSites(): Promise<void> {
-    let after: string | null = null;
     try {
+      let after: string | null = null;
       for (;;) {
         const page: { sites: Connection<Site> } = await this.request(doc.sitesPageQuery, { after });
         for (const { node } of page.sites.edges) this.acceptSite(node);
         if (!page.sites.pageInfo.hasNextPage || !page.sites.pageInfo.endCursor) break;
         after = page.sites.pageInfo.endCursor;
       }
+      // A site that changed while the pages were on their way but is in
+      // none of them (created meanwhile, behind the cursor): fetch it whole.
+      await Promise.all(
+        [...this.earlyStatus.values()].map(async ({ id }) => {
+          const { site } = await this.request<{ site: Site | null }>(doc.siteQuery, { id });
+          if (site) this.acceptSite(site);
+        }),
+      );
     } catch (err) {
       this.report('sites', err);
       return;
     }
     if (this.disposed) return;
     this.loaded.update((state) => ({ ...state, sites: true }));
+    mark('sites');
     this.bumpSites(true);
     for (const listener of this.sitesLoadedListeners) listener();
   }
 
   /** A site from a snapshot or a query: the newer status wins. */
   acceptSite(site: Site): void {
-    const early = this.earlyStatus.get(site.code);
+    const early = this.earlyStatus.get(site.code)?.status;
     if (early) {
       this.earlyStatus.delete(site.code);
       if (early.version > site.status.version) site = { ...site, status: early };
@@ -253,7 +264,7 @@ export class BoardState {
           .catch((err: unknown) => this.report('a new site', err));
       } else {
         const early = this.earlyStatus.get(code);
-        if (!early || early.version < status.version) this.earlyStatus.set(code, status);
+        if (!early || early.status.version < status.version) this.earlyStatus.set(code, { id, status });
       }
       return;
     }
@@ -316,6 +327,7 @@ export class BoardState {
     }
     this.escalations.set(merged);
     this.loaded.update((state) => ({ ...state, escalations: true }));
+    mark('escalations');
   }
 
   /** An escalation as a mutation or an event returned it. */
@@ -369,6 +381,7 @@ export class BoardState {
       this.earlyAdvisories = null;
       this.countryLevels.set(levels);
       this.loaded.update((state) => ({ ...state, countries: true }));
+      mark('countries');
     } catch (err) {
       this.report('countries and regions', err);
     }
