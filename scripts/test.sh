@@ -31,6 +31,12 @@ if [ -f e2e/graphql-ws-client/package.json ]; then
   (cd e2e/graphql-ws-client && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
+# The board's browser test drives Debian's chromium through playwright-core
+# (never a downloaded browser) against a gateway that embeds the built
+# board, so the board is built before the Go tests compile the gateway.
+ensure_chromium
+build_board
+
 say "go vet"
 for m in "${MODULES[@]}"; do (cd "$m" && go vet ./...); done
 
