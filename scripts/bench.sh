@@ -18,6 +18,22 @@ ensure_postgis "$MERIDIAN_BENCH_DATABASE_URL"
 BENCH_TEMPORAL_PORT="${MERIDIAN_BENCH_TEMPORAL_PORT:-7255}"
 export MERIDIAN_BENCH_TEMPORAL_ADDRESS="127.0.0.1:$BENCH_TEMPORAL_PORT"
 
+# Part 6 (the board) loads the built board from the gateway the bench embeds
+# and drives Debian's Chromium with playwright-core: build the board (before
+# `go run`, so the embedded files are the fresh build) and install the driver.
+bench_parts=all
+bench_args=("$@")
+for ((i = 0; i < ${#bench_args[@]}; i++)); do
+  case "${bench_args[i]}" in
+    -parts | --parts) bench_parts="${bench_args[i + 1]:-}" ;;
+    -parts=* | --parts=*) bench_parts="${bench_args[i]#*=}" ;;
+  esac
+done
+if [ "$bench_parts" = all ] || [ "$bench_parts" = board ]; then
+  build_board     # services/board -> services/gateway/web/static/dist
+  ensure_chromium # Debian's chromium, and playwright-core in e2e/browser
+fi
+
 mkdir -p "$ROOT/.data"
 # No DB file: the dev server keeps its state in memory and loses it at exit.
 start_temporal "$BENCH_TEMPORAL_PORT" none "" "$ROOT/.data/temporal-bench.log"

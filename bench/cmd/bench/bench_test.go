@@ -48,6 +48,12 @@ func TestRunTiny(t *testing.T) {
 	cfg.ProtectionGrace = 2 * time.Second
 	cfg.ProtectionWindow = 6 * time.Second
 	cfg.ProtectionSilent = 3
+	cfg.BoardSites = 150
+	cfg.BoardEscalations = 5
+	cfg.BoardRate = 20
+	cfg.BoardDuration = 2 * time.Second
+	cfg.BoardIdle = time.Second
+	cfg.BoardLoads = 1
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -142,6 +148,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("protection cleanup: %d end errors (%s), %d resolve errors (%s), %d unfinished workflows (%s); want none",
 			pr.EndErrors, pr.FirstEndError, pr.ResolveErrors, pr.FirstResolve, pr.Unfinished, pr.FirstUnfinished)
 	}
+	checkBoard(t, rep.Board, out.String())
 	if !strings.Contains(out.String(), "all paged, one incident each?") {
 		t.Errorf("the final table has no protection rows")
 	}

@@ -236,10 +236,14 @@ func (l *pageLog) duplicates() (dups, laterTier int) {
 	return dups, l.laterTier
 }
 
-// receivePage is the worker's page sink: tier-1 pages of Part 3's sites go
-// to its log; any other page is unexpected (parts 1 and 2 never escalate).
+// receivePage is the worker's page sink: tier-1 pages of Part 3's and Part
+// 6's sites go to their logs; any other page is unexpected (parts 1 and 2
+// never escalate).
 func (e *env) receivePage() http.Handler {
 	return sinkHandler(func(p sinkPage, at time.Time) bool {
+		if l := e.boardLog.Load(); l != nil && l.record(p.Site, p.Tier, at) {
+			return true
+		}
 		if l := e.escLog.Load(); l != nil {
 			return l.record(p.Site, p.Tier, at)
 		}

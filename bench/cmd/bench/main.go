@@ -17,6 +17,10 @@
 //     running, agents checking in through GraphQL at their intervals, beside
 //     a bare Temporal Update round trip at the same rate; then some details'
 //     agents go silent at once, timed to each leader's first page.
+//   - Part 6, the board: thousands of sites and hundreds of open escalations
+//     in headless Chromium, its first complete render, then its frame times
+//     and change → pixel latency while status changes arrive through the
+//     gateway, beside a bare page drawing the same points the same way.
 //
 // It creates its own database, Redis key prefix and Temporal task queue,
 // runs the real gateway and worker in-process, and removes what it created
@@ -56,7 +60,7 @@ type Config struct {
 	TemporalAddress   string
 	TemporalNamespace string
 
-	Parts  string        // all, throughput, fanout, escalation, travel or protection
+	Parts  string        // all, throughput, fanout, escalation, travel, protection or board
 	Warmup time.Duration // excluded from every measurement
 
 	// Part 1
@@ -89,6 +93,16 @@ type Config struct {
 	ProtectionGrace    time.Duration // every detail's grace period
 	ProtectionWindow   time.Duration // measured window of the check-ins (and of the bare Updates)
 	ProtectionSilent   int           // details whose agents go silent at once
+
+	// Part 6
+	BoardSites        int           // sites in the database when the board loads (the part creates the rest)
+	BoardEscalations  int           // escalations opened (CRITICAL through the gateway) before the board loads
+	BoardRate         int           // status changes per second while frames are measured
+	BoardDuration     time.Duration // measured window of the changes (after -warmup)
+	BoardIdle         time.Duration // idle frame window, on the board and on the bare page
+	BoardLoads        int           // cold loads of the board, each in a fresh browser context
+	BoardDrain        time.Duration // how long the page may take to draw the last changes
+	BoardReadyTimeout time.Duration // how long one load may take to become ready
 
 	// ServicePoolConns, when set, adds pool_max_conns to the DATABASE_URL the
 	// gateway and worker get; 0 keeps their default (pgxpool: max(4, NumCPU)).
@@ -135,6 +149,15 @@ func defaultConfig() Config {
 		ProtectionGrace:    3 * time.Second,
 		ProtectionWindow:   60 * time.Second,
 		ProtectionSilent:   100,
+
+		BoardSites:        5000,
+		BoardEscalations:  200,
+		BoardRate:         100,
+		BoardDuration:     20 * time.Second,
+		BoardIdle:         5 * time.Second,
+		BoardLoads:        3,
+		BoardDrain:        3 * time.Second,
+		BoardReadyTimeout: time.Minute,
 	}
 }
 
@@ -156,6 +179,9 @@ func quickConfig(c Config) Config {
 	c.ProtectionInterval = 20 * time.Second
 	c.ProtectionWindow = 20 * time.Second
 	c.ProtectionSilent = 10
+	c.BoardDuration = 5 * time.Second
+	c.BoardIdle = 2 * time.Second
+	c.BoardLoads = 1
 	return c
 }
 
@@ -168,7 +194,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.RedisURL, "redis", def.RedisURL, "Redis URL; keys live under a prefix of this run and are deleted at the end (env MERIDIAN_BENCH_REDIS_URL)")
 	fs.StringVar(&c.TemporalAddress, "temporal", def.TemporalAddress, "Temporal frontend host:port (env MERIDIAN_BENCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", def.TemporalNamespace, "Temporal namespace")
-	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout, escalation, travel or protection")
+	fs.StringVar(&c.Parts, "parts", def.Parts, "which parts to run: all, throughput, fanout, escalation, travel, protection or board")
 	fs.DurationVar(&c.Warmup, "warmup", def.Warmup, "warm-up before each measured phase, excluded from the results")
 	fs.IntVar(&c.Clients, "clients", def.Clients, "part 1: concurrent clients, each updating its own site")
 	fs.DurationVar(&c.Duration, "duration", def.Duration, "part 1: measured duration of each side")
@@ -191,10 +217,18 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.ProtectionGrace, "protection-grace", def.ProtectionGrace, "part 5: grace period of every detail (whole seconds)")
 	fs.DurationVar(&c.ProtectionWindow, "protection-window", def.ProtectionWindow, "part 5: measured window of the check-ins, and of the bare Updates")
 	fs.IntVar(&c.ProtectionSilent, "protection-silent", def.ProtectionSilent, "part 5: details whose agents go silent at once (spread evenly over the load)")
+	fs.IntVar(&c.BoardSites, "board-sites", def.BoardSites, "part 6: sites in the database when the board loads (the part creates what is missing)")
+	fs.IntVar(&c.BoardEscalations, "board-escalations", def.BoardEscalations, "part 6: escalations opened before the board loads")
+	fs.IntVar(&c.BoardRate, "board-rate", def.BoardRate, "part 6: status changes per second (NORMAL ↔ ELEVATED) while frames are measured")
+	fs.DurationVar(&c.BoardDuration, "board-duration", def.BoardDuration, "part 6: measured window of the changes, after -warmup")
+	fs.DurationVar(&c.BoardIdle, "board-idle", def.BoardIdle, "part 6: idle frame window on the board and on the bare page")
+	fs.IntVar(&c.BoardLoads, "board-loads", def.BoardLoads, "part 6: cold loads of the board, each in a fresh browser context")
+	fs.DurationVar(&c.BoardDrain, "board-drain", def.BoardDrain, "part 6: how long the page may take to draw the last changes")
+	fs.DurationVar(&c.BoardReadyTimeout, "board-ready-timeout", def.BoardReadyTimeout, "part 6: how long one load may take to become ready")
 	fs.IntVar(&c.ServicePoolConns, "service-pool-conns", def.ServicePoolConns, "pool_max_conns for the gateway's and worker's Postgres pools (0: their default, max(4, NumCPU))")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof, base.escalation.pprof, base.travel.pprof and base.protection.pprof")
 	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
-	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents; travel: 200 assessments, 100 queries, 1000 trips; protection: 100 details, 10 agents, 20 s interval and window, 10 silent); explicit flags still win")
+	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents; travel: 200 assessments, 100 queries, 1000 trips; protection: 100 details, 10 agents, 20 s interval and window, 10 silent; board: 1 load, 2 s idle, 5 s of changes); explicit flags still win")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -234,6 +268,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		apply("protection-interval", &c.ProtectionInterval, q.ProtectionInterval)
 		apply("protection-window", &c.ProtectionWindow, q.ProtectionWindow)
 		apply("protection-silent", &c.ProtectionSilent, q.ProtectionSilent)
+		apply("board-duration", &c.BoardDuration, q.BoardDuration)
+		apply("board-idle", &c.BoardIdle, q.BoardIdle)
+		apply("board-loads", &c.BoardLoads, q.BoardLoads)
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -244,9 +281,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 
 func (c Config) validate() error {
 	switch c.Parts {
-	case "all", "throughput", "fanout", "escalation", "travel", "protection":
+	case "all", "throughput", "fanout", "escalation", "travel", "protection", "board":
 	default:
-		return fmt.Errorf("-parts must be all, throughput, fanout, escalation, travel or protection, not %q", c.Parts)
+		return fmt.Errorf("-parts must be all, throughput, fanout, escalation, travel, protection or board, not %q", c.Parts)
 	}
 	switch {
 	case c.Clients < 1:
@@ -274,7 +311,25 @@ func (c Config) validate() error {
 	case c.TravelTrips < 1:
 		return fmt.Errorf("-travel-trips must be at least 1")
 	}
-	return c.validateProtection()
+	if err := c.validateProtection(); err != nil {
+		return err
+	}
+	return c.validateBoard()
+}
+
+// validateBoard checks Part 6's flags.
+func (c Config) validateBoard() error {
+	switch {
+	case c.BoardSites < 1 || c.BoardEscalations < 1:
+		return fmt.Errorf("-board-sites and -board-escalations must be at least 1")
+	case c.BoardRate < 1 || c.BoardRate > 1000:
+		return fmt.Errorf("-board-rate must be between 1 and 1000")
+	case c.BoardDuration <= 0 || c.BoardIdle <= 0 || c.BoardDrain <= 0 || c.BoardReadyTimeout <= 0:
+		return fmt.Errorf("-board-duration, -board-idle, -board-drain and -board-ready-timeout must be positive")
+	case c.BoardLoads < 1:
+		return fmt.Errorf("-board-loads must be at least 1")
+	}
+	return nil
 }
 
 // validateProtection holds Part 5's flags to what protection.Store accepts

@@ -45,6 +45,7 @@ type Report struct {
 	Escalation *EscalationReport
 	Travel     *TravelReport
 	Protection *ProtectionReport
+	Board      *BoardReport
 	Pages      int64 // pages for sites Part 3 did not open an incident on: none are expected
 	BadPages   int64 // pages the sink could not verify
 }
@@ -71,6 +72,7 @@ type env struct {
 	pages    atomic.Int64            // pages the sink did not expect
 	badPages atomic.Int64            // pages whose signature or body the sink rejected
 	escLog   atomic.Pointer[pageLog] // Part 3's tier-1 pages by site code, once it runs
+	boardLog atomic.Pointer[pageLog] // Part 6's tier-1 pages by site code, once it runs
 }
 
 // benchSite is one site and the status version the benchmark last saw.
@@ -114,6 +116,10 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	if cfg.runs("protection") {
 		e.logf("config: protection-details=%d protection-agents=%d protection-interval=%s protection-grace=%s protection-window=%s protection-silent=%d",
 			cfg.ProtectionDetails, cfg.ProtectionAgents, cfg.ProtectionInterval, cfg.ProtectionGrace, cfg.ProtectionWindow, cfg.ProtectionSilent)
+	}
+	if cfg.runs("board") {
+		e.logf("config: board-sites=%d board-escalations=%d board-rate=%d/s board-duration=%s board-idle=%s board-loads=%d board-drain=%s",
+			cfg.BoardSites, cfg.BoardEscalations, cfg.BoardRate, cfg.BoardDuration, cfg.BoardIdle, cfg.BoardLoads, cfg.BoardDrain)
 	}
 
 	// The benchmark shares the machine with Postgres, Redis and Temporal, and
@@ -205,6 +211,16 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 			return rep, err
 		}
 	}
+	// Before Part 4, whose live incidents the board would draw; it resolves
+	// the escalations it opens.
+	if cfg.runs("board") {
+		b, err := e.board(ctx)
+		rep.Board = b
+		if err != nil {
+			return rep, err
+		}
+		e.printBoard(b)
+	}
 	// Last: its incidents stay live, which earlier parts should not see.
 	if cfg.runs("travel") {
 		t, err := e.travel(ctx)
@@ -221,6 +237,9 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	}
 	if rep.Protection != nil {
 		printProtectionTable(out, rep.Protection)
+	}
+	if rep.Board != nil {
+		printBoardTable(out, rep.Board)
 	}
 	return rep, rep.correctness()
 }
@@ -271,6 +290,9 @@ func (r *Report) correctness() error {
 	}
 	if p := r.Protection; p != nil {
 		problems = append(problems, p.problems()...)
+	}
+	if b := r.Board; b != nil {
+		problems = append(problems, b.problems()...)
 	}
 	if r.Pages > 0 {
 		problems = append(problems, fmt.Sprintf("%d pages were sent for sites Part 3 did not set CRITICAL; no other update should escalate", r.Pages))
