@@ -20,6 +20,8 @@ export interface BoardHook {
   connection: 'connecting' | 'connected' | 'disconnected';
   siteCount: number;
   renderedSite(code: string): RenderedSite | null;
+  /** The advisory level the map's country layer holds for an ISO alpha-2 code (0: none shaded). */
+  renderedCountryLevel(code: string): number;
   painted: PaintedSite[];
   /** performance.now() when each part of the first render was done (signed-in, sites, escalations, countries, map, drawn): where a slow load went. */
   marks: Record<string, number>;
@@ -35,6 +37,7 @@ declare global {
 export const paintedCapacity = 20_000;
 
 let renderedSiteReader: (code: string) => RenderedSite | null = () => null;
+let renderedCountryReader: (code: string) => number = () => 0;
 
 export const hook: BoardHook = {
   ready: false,
@@ -42,6 +45,7 @@ export const hook: BoardHook = {
   connection: 'disconnected',
   siteCount: 0,
   renderedSite: (code) => renderedSiteReader(code),
+  renderedCountryLevel: (code) => renderedCountryReader(code),
   painted: [],
   marks: {},
 };
@@ -59,6 +63,10 @@ export function setRenderedSiteReader(reader: (code: string) => RenderedSite | n
   renderedSiteReader = reader;
 }
 
+export function setRenderedCountryReader(reader: (code: string) => number): void {
+  renderedCountryReader = reader;
+}
+
 export function recordPainted(entries: PaintedSite[]): void {
   const painted = hook.painted;
   for (const entry of entries) painted.push(entry);
@@ -74,4 +82,5 @@ export function resetHook(): void {
   hook.painted.length = 0;
   hook.marks = {};
   renderedSiteReader = () => null;
+  renderedCountryReader = () => 0;
 }

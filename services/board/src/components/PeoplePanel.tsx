@@ -22,6 +22,9 @@ function describe(target: PeopleTarget): string {
 /** Trips at risk and who is where, for a clicked country or a drawn radius. */
 export function PeoplePanel({ state }: { state: BoardState }) {
   const target = useStore(state.people);
+  // The travellers layer is reloaded within a second of any trip's risk or
+  // any country's advisory changing: the answer is asked again with it.
+  const travellers = useStore(state.travellers);
   const drawMode = useStore(state.drawMode);
   const [answer, setAnswer] = useState<Answer | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -58,7 +61,7 @@ export function PeoplePanel({ state }: { state: BoardState }) {
     return () => {
       current = false;
     };
-  }, [target]);
+  }, [target, travellers]);
 
   const askCountry = (event: Event) => {
     event.preventDefault();
@@ -94,13 +97,14 @@ export function PeoplePanel({ state }: { state: BoardState }) {
         <button type="submit">Who is there</button>
       </form>
       {!target && <p class="muted">Click a country on the map, type its code, or draw a radius.</p>}
-      {busy && <p class="muted">Loading…</p>}
+      {/* A refresh of the same question keeps the answer on screen until the new one arrives. */}
+      {busy && answer?.target !== target && <p class="muted">Loading…</p>}
       {error && (
         <p class="error" role="alert">
           {error}
         </p>
       )}
-      {answer && !busy && (
+      {answer && answer.target === target && (
         <div data-testid="people-result">
           <h3>{describe(answer.target)}</h3>
           {answer.trips && (
