@@ -301,6 +301,40 @@ export async function watchRendered(page, code, wanted, limitMs) {
   return () => page.evaluate((slot) => window[slot], key);
 }
 
+/**
+ * Starts polling renderedCountryLevel(code) every 20 ms inside the page
+ * until it equals level or limitMs passes; returns a function awaiting
+ * {at: Date.now() when first seen, or null; rendered: the last level read}.
+ * Like watchRendered, the poll runs in the page.
+ */
+export async function watchCountryLevel(page, code, level, limitMs) {
+  const key = `__e2eCountry_${code}_${Date.now()}`;
+  await page.evaluate(
+    ({ key: slot, countryCode, want, limit }) => {
+      window[slot] = new Promise((resolve) => {
+        const started = Date.now();
+        const timer = setInterval(() => {
+          const rendered = window.__meridianBoard.renderedCountryLevel(countryCode);
+          if (rendered === want) {
+            clearInterval(timer);
+            resolve({ at: Date.now(), rendered });
+          } else if (Date.now() - started > limit) {
+            clearInterval(timer);
+            resolve({ at: null, rendered });
+          }
+        }, 20);
+      });
+    },
+    { key, countryCode: code, want: level, limit: limitMs },
+  );
+  return () => page.evaluate((slot) => window[slot], key);
+}
+
+/** renderedCountryLevel(code) for each code, as {code: level}. */
+export function renderedCountryLevels(page, codes) {
+  return page.evaluate((list) => Object.fromEntries(list.map((code) => [code, window.__meridianBoard.renderedCountryLevel(code)])), codes);
+}
+
 export async function signInWithPersona(page, baseUrl, subject) {
   await page.goto(baseUrl);
   await page.getByTestId('signin').waitFor({ state: 'visible' });

@@ -5,13 +5,13 @@
 // sets the environment and answers the CONTROL requests.
 //
 // Environment: BOARD_URL (the gateway's base URL), TOKEN_EMEA_MANAGER,
-// TOKEN_APAC_MANAGER, TOKEN_GLOBAL_LEAD (demo personas' bearer tokens),
-// SEEDED_SITES (JSON [{code, region}] of the demo sites), SCREENSHOT_DIR,
+// TOKEN_APAC_MANAGER, TOKEN_GLOBAL_LEAD, TOKEN_TRAVEL_TEAM (demo personas'
+// bearer tokens), SEEDED_SITES (JSON [{code, region}] of the demo sites), SCREENSHOT_DIR,
 // CHROMIUM (default /usr/bin/chromium).
 
 import {
-  Board, Mismatch, askGo, check, eventually, graphql, hookState, renderedSite, requireEnv, say,
-  signInWithPersona, signInWithToken, waitReady, watchRendered,
+  Board, Mismatch, askGo, check, eventually, graphql, hookState, renderedCountryLevels, renderedSite, requireEnv, say,
+  signInWithPersona, signInWithToken, waitReady, watchCountryLevel, watchRendered,
 } from './board-harness.mjs';
 
 const baseUrl = requireEnv('BOARD_URL').replace(/\/$/, '');
@@ -19,6 +19,7 @@ const tokens = {
   emea: requireEnv('TOKEN_EMEA_MANAGER'),
   apac: requireEnv('TOKEN_APAC_MANAGER'),
   lead: requireEnv('TOKEN_GLOBAL_LEAD'),
+  travel: requireEnv('TOKEN_TRAVEL_TEAM'),
 };
 const seededSites = JSON.parse(requireEnv('SEEDED_SITES'));
 const board = new Board({
@@ -34,6 +35,14 @@ const CHANGE_TO_PIXEL_LIMIT_MS = 1000;
 const ESCALATION_ROW_LIMIT_MS = 10_000;
 const BANNER_LIMIT_MS = 10_000;
 const RECONNECT_LIMIT_MS = 10_000;
+const CONFLICT_LIMIT_MS = 10_000;
+const ADVISORY_LIMIT_MS = 10_000;
+const PEOPLE_LIMIT_MS = 10_000;
+
+// Step 11's traveller: a demo traveller (the Go test loads them into the
+// directory) in a Nairobi hotel from an hour ago to two days from now.
+const TRAVEL_COUNTRY = 'KE';
+const TRAVELLER = 'tr-tomas';
 
 const SITES_QUERY = `{ sites(first: 500) { edges { node {
   id code region { code } status { level posture version } } } } }`;
@@ -50,6 +59,29 @@ const OPEN_ESCALATIONS = `query($region: String) {
 }`;
 
 const ESCALATION = `query($id: ID!) { escalation(id: $id) { id status acknowledgedBy disposition } }`;
+
+const SITE_STATUS = `query($id: ID!) { site(id: $id) {
+  code status { level posture version note updatedBy }
+  statusHistory(first: 100) { edges { node { version note updatedBy } } }
+} }`;
+
+const COUNTRY_LEVELS = '{ countryLevels { country { code name } level rule } }';
+
+const SET_OVERRIDE = `mutation($input: SetAdvisoryOverrideInput!) {
+  setAdvisoryOverride(input: $input) { countryRisk { country { code name } level rule override { level reason } } }
+}`;
+
+const CREATE_TRIP = `mutation($input: CreateTripInput!) {
+  createTrip(input: $input) { trip { id status traveller { subject name } segments { place { city countryCode } startsAt endsAt } } }
+}`;
+
+const WHO_IS_WHERE = `query($country: String) {
+  whoIsWhere(country: $country) { traveller { subject name } trip { id } segment { place { city countryCode } } }
+}`;
+
+const TRIPS_AT_RISK = `query($at: Time!, $country: String) {
+  trips(minLevel: 3, at: $at, country: $country, first: 100) { edges { node { id traveller { name } } } }
+}`;
 
 async function listSites(base, token) {
   const data = await graphql(base, token, SITES_QUERY);
@@ -130,19 +162,20 @@ async function main() {
   const runStarted = Date.now();
   await board.start();
 
-  // The EMEA, NORMAL/OPEN sites that steps 2, 3 and 5 change, one each, so
-  // that no step sees another's change.
+  // The EMEA, NORMAL/OPEN sites that steps 2, 3, 5 and 9 change, one each,
+  // so that no step sees another's change.
   const apiSites = await listSites(baseUrl, tokens.emea);
   const quietEMEA = apiSites
     .filter((s) => s.region.code === 'EMEA' && s.status.level === 'NORMAL' && s.status.posture === 'OPEN')
     .map((s) => s.code)
     .sort();
-  if (quietEMEA.length < 3) {
-    throw new Error(`the demo data has ${quietEMEA.length} EMEA sites at NORMAL/OPEN; the test needs 3`);
+  if (quietEMEA.length < 4) {
+    throw new Error(`the demo data has ${quietEMEA.length} EMEA sites at NORMAL/OPEN; the test needs 4`);
   }
-  const [liveSite, boardSite, awaySite] = quietEMEA;
+  const [liveSite, boardSite, awaySite, conflictSite] = quietEMEA;
   const apacSite = apiSites.filter((s) => s.region.code === 'APAC').map((s) => s.code).sort()[0];
-  say(`sites: API change ${liveSite}, board change ${boardSite}, change while away ${awaySite}, APAC ${apacSite}`);
+  say(`sites: API change ${liveSite}, board change ${boardSite}, change while away ${awaySite}, `
+    + `conflict ${conflictSite}, APAC ${apacSite}`);
 
   // ---- 1. EMEA manager, through the persona picker ----
   const emea = await board.newPage('emea');
@@ -319,6 +352,173 @@ async function main() {
     await apac.context().close();
   });
 
+  // ---- 9. A submit on top of a version someone else replaced: the conflict ----
+  board.currentPage = emea;
+  await board.step('9-status-conflict-shows-new-status', async () => {
+    const before = await siteByCode(baseUrl, tokens.emea, conflictSite);
+    await emea.getByTestId(`site-row-${conflictSite}`).click();
+    const panel = emea.getByTestId('site-panel');
+    await panel.waitFor({ state: 'visible' });
+    const form = panel.getByTestId('status-form');
+    try {
+      await form.waitFor({ state: 'visible', timeout: CONFLICT_LIMIT_MS });
+    } catch {
+      throw new Mismatch(`status-form for ${conflictSite} as rm-emea-emil`, `site panel: ${await panel.innerText()}`);
+    }
+    // The form must have taken its base version before the other change,
+    // or the board's submit would rightly succeed.
+    const submit = form.getByTestId('status-submit');
+    await eventually(async () => ((await panel.innerText()).includes(conflictSite)
+      && (await submit.innerText()).includes(`from version ${before.status.version}`) ? true : undefined), {
+      timeoutMs: CONFLICT_LIMIT_MS,
+      expected: `site-panel about ${conflictSite} with status-submit "from version ${before.status.version}" (its version in the API)`,
+      seen: async () => `status-submit ${JSON.stringify(await submit.innerText())}; panel: ${await panel.innerText()}`,
+    });
+    const boardNote = 'e2e: board edit on top of a version that is gone';
+    await form.getByTestId('status-level').selectOption('ELEVATED');
+    await form.getByTestId('status-posture').selectOption('RESTRICTED');
+    await form.getByTestId('status-note').fill(boardNote);
+
+    // Meanwhile another client (the global lead, through the API) changes it.
+    const apiNote = 'e2e: changed through the API while the form was open';
+    const change = await changeStatus(baseUrl, tokens.lead, conflictSite, 'HIGH', 'CLOSED', apiNote);
+    check(change.version > before.status.version, `the API change to make a version after ${before.status.version}`, change.version);
+
+    await submit.click();
+    const conflict = form.getByTestId('status-conflict');
+    try {
+      await conflict.waitFor({ state: 'visible', timeout: CONFLICT_LIMIT_MS });
+    } catch {
+      throw new Mismatch(`status-conflict visible within ${CONFLICT_LIMIT_MS} ms of submitting on top of v${before.status.version}`,
+        `site panel: ${await panel.innerText()}`);
+    }
+
+    // The API: the site is exactly as the other client left it.
+    const data = await graphql(baseUrl, tokens.lead, SITE_STATUS, { id: before.id });
+    const stored = data.site.status;
+    check(stored.level === 'HIGH' && stored.posture === 'CLOSED' && stored.version === change.version && stored.note === apiNote,
+      `${conflictSite} in the API HIGH/CLOSED v${change.version} with the API's note (the board's submit changed nothing)`,
+      JSON.stringify(stored));
+    const boardWrites = data.site.statusHistory.edges.filter((e) => e.node.note === boardNote);
+    check(boardWrites.length === 0, `no version of ${conflictSite} with the board's note`, JSON.stringify(boardWrites));
+
+    const text = await conflict.innerText();
+    say(`conflict: ${JSON.stringify(text)}`);
+    for (const part of ['Someone else changed this site', 'HIGH / CLOSED', `version ${change.version}`, `by ${stored.updatedBy}`]) {
+      check(text.includes(part), `status-conflict to say "${part}"`, JSON.stringify(text));
+    }
+    check(!text.includes('ELEVATED') && !text.includes('RESTRICTED'), 'status-conflict to show the new status, not the one typed',
+      JSON.stringify(text));
+
+    // The panel shows the new status, and the form offers to retry on top of it.
+    const shown = async () => ({
+      level: await panel.getByTestId('site-level').innerText(),
+      posture: await panel.getByTestId('site-posture').innerText(),
+      version: await panel.getByTestId('site-version').innerText(),
+      submit: await submit.innerText(),
+    });
+    await eventually(async () => {
+      const s = await shown();
+      return s.level.trim() === 'HIGH' && s.posture.trim() === 'CLOSED' && s.version.trim() === String(change.version)
+        && s.submit.includes(`from version ${change.version}`) ? true : undefined;
+    }, {
+      timeoutMs: CONFLICT_LIMIT_MS,
+      expected: `site-level HIGH, site-posture CLOSED, site-version ${change.version}, status-submit "from version ${change.version}"`,
+      seen: async () => JSON.stringify(await shown()),
+    });
+    const typed = {
+      level: await form.getByTestId('status-level').inputValue(),
+      posture: await form.getByTestId('status-posture').inputValue(),
+      note: await form.getByTestId('status-note').inputValue(),
+    };
+    check(typed.level === 'ELEVATED' && typed.posture === 'RESTRICTED' && typed.note === boardNote,
+      'the form to keep what was typed (ELEVATED/RESTRICTED and the note) for a retry', JSON.stringify(typed));
+    await conflict.scrollIntoViewIfNeeded();
+    await board.screenshot(emea, 'status-conflict.png');
+  });
+
+  // ---- 10. Countries shaded at the API's levels; an advisory change reaches map and feed ----
+  await board.step('10-country-shading-and-advisory-feed', async () => {
+    const levels = (await graphql(baseUrl, tokens.emea, COUNTRY_LEVELS)).countryLevels;
+    check(levels.length >= 3, 'countryLevels to list at least 3 countries (the Go test loads the advisory fixtures)',
+      `${levels.length}: ${JSON.stringify(levels)}`);
+    const apiLevel = new Map(levels.map((l) => [l.country.code, l.level]));
+    const codes = [...apiLevel.keys()].sort();
+    const wrong = async () => {
+      const drawn = await renderedCountryLevels(emea, codes);
+      return codes.filter((code) => drawn[code] !== apiLevel.get(code)).map((code) => `${code} drawn ${drawn[code]}, API ${apiLevel.get(code)}`);
+    };
+    await eventually(async () => ((await wrong()).length === 0 ? true : undefined), {
+      timeoutMs: 5000,
+      expected: `renderedCountryLevel(code) = the API's level for each of the ${codes.length} countries in countryLevels`,
+      seen: async () => (await wrong()).join('; '),
+    });
+    say(`countries shaded as the API says: ${codes.map((code) => `${code}=${apiLevel.get(code)}`).join(' ')}`);
+
+    // One country, not the one step 11's traveller is in, moved by an override.
+    const target = levels.filter((l) => l.country.code !== TRAVEL_COUNTRY && l.rule === 'SOURCE_MAX')
+      .sort((a, b) => a.country.code.localeCompare(b.country.code))[0];
+    check(target !== undefined, 'a country decided by its sources to override', JSON.stringify(levels));
+    const { code, name } = target.country;
+    const original = target.level;
+    const moved = original >= 3 ? 1 : 4;
+    say(`advisory override: ${name} (${code}) ${original} → ${moved}`);
+
+    const feed = emea.getByTestId('advisory-feed');
+    const rows = feed.locator(`li[data-country="${code}"]`);
+    const rowsBefore = await rows.count();
+    const seen = await watchCountryLevel(emea, code, moved, ADVISORY_LIMIT_MS);
+    const set = await graphql(baseUrl, tokens.lead, SET_OVERRIDE,
+      { input: { country: code, level: moved, reason: 'e2e: analyst override seen on the board' } });
+    const respondedAt = Date.now();
+    const risk = set.setAdvisoryOverride.countryRisk;
+    check(risk.level === moved && risk.rule === 'OVERRIDE', `${code} at level ${moved} by OVERRIDE after setAdvisoryOverride`,
+      JSON.stringify(risk));
+    const result = await seen();
+    check(result.at !== null, `renderedCountryLevel(${code}) = ${moved} within ${ADVISORY_LIMIT_MS} ms of the override`,
+      `it is ${result.rendered}`);
+    say(`MEASURE advisory-change-to-map ${result.at - respondedAt} ms`);
+
+    try {
+      await rows.nth(rowsBefore).waitFor({ state: 'attached', timeout: ADVISORY_LIMIT_MS });
+    } catch {
+      throw new Mismatch(`a new advisory-feed entry for ${code} within ${ADVISORY_LIMIT_MS} ms`,
+        `${await rows.count()} entries for it (${rowsBefore} before); feed: ${JSON.stringify(await feed.innerText())}`);
+    }
+    // Newest first: the first entry for the country is this change.
+    const entry = await rows.first().innerText();
+    say(`advisory-feed entry: ${JSON.stringify(entry)}`);
+    for (const part of [`${name} (${code})`, `${original} → ${moved}`, 'override']) {
+      check(entry.includes(part), `the advisory-feed entry to say "${part}"`, JSON.stringify(entry));
+    }
+    const countryRows = await feed.locator('li').evaluateAll((items) => items.map((li) => li.getAttribute('data-country')));
+    check(countryRows[0] === code, `the newest advisory-feed entry to be ${code}'s`, JSON.stringify(countryRows));
+    await feed.scrollIntoViewIfNeeded();
+    await board.screenshot(emea, 'advisory-change.png');
+
+    // Clear it, so that no later step sees it: back to what the sources say.
+    const back = await watchCountryLevel(emea, code, original, ADVISORY_LIMIT_MS);
+    // Each advisory change makes the board reload the trips at risk a
+    // second later. That reload must be over before step 5 stops the
+    // gateway, where its failed fetch would be a console error.
+    const clearSent = Date.now();
+    const tripsReloaded = emea.waitForResponse((response) => response.url() === `${baseUrl}/graphql`
+      && (response.request().postData() ?? '').includes('TripsAtRisk')
+      && response.request().timing().startTime >= clearSent, { timeout: ADVISORY_LIMIT_MS })
+      .then(() => true, () => false);
+    const cleared = (await graphql(baseUrl, tokens.lead, SET_OVERRIDE, { input: { country: code, level: null } }))
+      .setAdvisoryOverride.countryRisk;
+    const clearedAt = Date.now();
+    check(cleared.level === original && cleared.rule === 'SOURCE_MAX' && cleared.override === null,
+      `${code} back at level ${original} by SOURCE_MAX with no override once cleared`, JSON.stringify(cleared));
+    const restored = await back();
+    check(restored.at !== null, `renderedCountryLevel(${code}) back to ${original} within ${ADVISORY_LIMIT_MS} ms of clearing`,
+      `it is ${restored.rendered}`);
+    say(`MEASURE advisory-clear-to-map ${restored.at - clearedAt} ms`);
+    check(await tripsReloaded, `the board to reload the trips at risk within ${ADVISORY_LIMIT_MS} ms of the advisory change`,
+      'no TripsAtRisk request after it');
+  });
+
   // ---- 5. Gateway restart: banner, then the change made meanwhile ----
   board.currentPage = emea;
   await board.step('5-gateway-restart-resumes', async () => {
@@ -442,6 +642,66 @@ async function main() {
     const code = row.slice('site-row-'.length);
     check((await panel.innerText()).includes(code), `site-panel about ${code}`, await panel.innerText());
     await keys.context().close();
+  });
+
+  // ---- 11. Who is where: someone travelling now, found by country ----
+  await board.step('11-who-is-where-by-country', async () => {
+    const now = Date.now();
+    const hour = 3600_000;
+    const created = (await graphql(baseUrl, tokens.travel, CREATE_TRIP, { input: {
+      traveller: TRAVELLER,
+      purpose: 'e2e: customer visit under way',
+      segments: [{
+        kind: 'HOTEL',
+        startsAt: new Date(now - hour).toISOString(),
+        endsAt: new Date(now + 48 * hour).toISOString(),
+        timezone: 'Africa/Nairobi',
+        place: { city: 'Nairobi', countryCode: TRAVEL_COUNTRY, latitude: -1.2921, longitude: 36.8219 },
+      }],
+    } })).createTrip.trip;
+    const travellerName = created.traveller.name;
+    check(created.traveller.subject === TRAVELLER && travellerName, `a trip for ${TRAVELLER}`, JSON.stringify(created));
+    say(`trip ${created.id} (${created.status}) for ${travellerName} in Nairobi, ${TRAVEL_COUNTRY}`);
+
+    // What the API says, as the global lead (who may read every trip).
+    const presences = (await graphql(baseUrl, tokens.lead, WHO_IS_WHERE, { country: TRAVEL_COUNTRY })).whoIsWhere;
+    check(presences.some((p) => p.trip.id === created.id && p.traveller.subject === TRAVELLER),
+      `whoIsWhere(country: ${TRAVEL_COUNTRY}) to list trip ${created.id}`, JSON.stringify(presences));
+    const atRisk = (await graphql(baseUrl, tokens.lead, TRIPS_AT_RISK, { at: new Date().toISOString(), country: TRAVEL_COUNTRY }))
+      .trips.edges.map((e) => e.node);
+
+    const people = await board.newPage('people');
+    await signInWithToken(people, baseUrl, tokens.lead);
+    const panel = people.getByTestId('people-panel');
+    await panel.getByTestId('people-country').fill(TRAVEL_COUNTRY);
+    await panel.getByRole('button', { name: 'Who is there' }).click();
+    const result = panel.getByTestId('people-result');
+    try {
+      await result.waitFor({ state: 'visible', timeout: PEOPLE_LIMIT_MS });
+    } catch {
+      throw new Mismatch(`people-result within ${PEOPLE_LIMIT_MS} ms of asking for ${TRAVEL_COUNTRY}`,
+        `people panel: ${JSON.stringify(await panel.innerText())}`);
+    }
+    const resultText = await result.innerText();
+    check(resultText.includes(`(${TRAVEL_COUNTRY})`), `people-result about ${TRAVEL_COUNTRY}`, JSON.stringify(resultText));
+
+    const presenceRows = await result.getByTestId('people-presence').allInnerTexts();
+    say(`people-presence: ${JSON.stringify(presenceRows)}`);
+    check(presenceRows.length === presences.length, `${presences.length} people-presence rows, as whoIsWhere answers`,
+      JSON.stringify(presenceRows));
+    check(presenceRows.some((row) => row.includes(travellerName) && row.includes(`Nairobi, ${TRAVEL_COUNTRY}`)),
+      `a people-presence row naming ${travellerName} in Nairobi, ${TRAVEL_COUNTRY}`, JSON.stringify(presenceRows));
+
+    // Trips at risk (level 3 or more) in the country, as the API lists them.
+    const tripRows = await result.getByTestId('people-trip').allInnerTexts();
+    say(`people-trip: ${JSON.stringify(tripRows)} (API: ${atRisk.length} at risk)`);
+    check(tripRows.length === atRisk.length, `${atRisk.length} people-trip rows, as trips(minLevel: 3) answers`, JSON.stringify(tripRows));
+    for (const trip of atRisk) {
+      check(tripRows.some((row) => row.includes(trip.traveller.name)), `a people-trip row naming ${trip.traveller.name}`,
+        JSON.stringify(tripRows));
+    }
+    await board.screenshot(people, 'who-is-where.png');
+    await people.context().close();
   });
 
   // ---- 6. The console of every page stayed clean ----

@@ -30,7 +30,8 @@ const boardBrowserLimit = 6 * time.Minute
 // <repo>/.data/screenshots/board (git-ignored, as .data/ is).
 var boardScreenshots = []string{
 	"map-emea.png", "site-panel.png", "escalation-timeline.png", "apac-emea-site.png",
-	"reconnected.png", "board-1366.png", "board-3840.png",
+	"reconnected.png", "board-1366.png", "board-3840.png", "status-conflict.png", "advisory-change.png",
+	"who-is-where.png",
 }
 
 // boardBrowser returns the repository's root, the e2e/browser folder, node
@@ -167,8 +168,10 @@ func waitPortFree(t *testing.T, addr string) {
 // chromium, through playwright-core) against a full stack:
 // e2e/browser/board.e2e.mjs signs in, watches the map follow changes made
 // through the API and from the board, acknowledges an escalation, checks
-// what the APAC manager is offered, survives a gateway restart, checks the
-// console, two viewports and the keyboard, and saves screenshots.
+// what the APAC manager is offered, shows a conflicting status change,
+// shades countries and follows an advisory override, finds a traveller by
+// country, survives a gateway restart, checks the console, two viewports
+// and the keyboard, and saves screenshots.
 //
 // It does not run in parallel: step 2 times a change to the pixel against
 // a 1 s budget, and on a small machine other stacks' load would be measured
@@ -177,6 +180,11 @@ func TestBoardBrowser(t *testing.T) {
 	root, dir, node, chromium := boardBrowser(t) // fail before starting anything when it is missing
 	started := time.Now()
 	s := stacktest.New(t, stacktest.Options{})
+	// Countries have levels before the board loads (step 10 checks their
+	// shading), and the demo travellers are in the directory so that step 11
+	// can create a trip for one of them.
+	s.LoadAdvisories(t)
+	s.LoadTravellers(t)
 
 	seeded := make([]map[string]string, 0, len(demo.Sites))
 	for _, site := range demo.Sites {
@@ -194,6 +202,7 @@ func TestBoardBrowser(t *testing.T) {
 		"TOKEN_EMEA_MANAGER=" + s.Token(t, stacktest.EMEAManager),
 		"TOKEN_APAC_MANAGER=" + s.Token(t, stacktest.APACManager),
 		"TOKEN_GLOBAL_LEAD=" + s.Token(t, stacktest.GlobalLead),
+		"TOKEN_TRAVEL_TEAM=" + s.Token(t, stacktest.TravelTeam),
 		"SEEDED_SITES=" + string(seededJSON),
 		"SCREENSHOT_DIR=" + screenshots,
 		"CHROMIUM=" + chromium,
