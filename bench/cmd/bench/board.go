@@ -290,7 +290,14 @@ func (e *env) board(ctx context.Context) (*BoardReport, error) {
 	defer drv.close()
 
 	e.logf("part 6: %d cold loads of the board in headless Chromium (1920×1080, gl-ada), then %s idle", cfg.BoardLoads, cfg.BoardIdle)
+	// The loads are what the gateway's first-render work is: profiled alone
+	// (the idle window after them adds little).
+	stopProfile, err := e.startProfile("board-load")
+	if err != nil {
+		return rep, err
+	}
 	ready, err := drv.await(ctx, "ready", time.Duration(cfg.BoardLoads)*(cfg.BoardReadyTimeout+30*time.Second)+cfg.BoardIdle+2*time.Minute)
+	stopProfile()
 	if err != nil {
 		return rep, err
 	}

@@ -226,7 +226,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.BoardDrain, "board-drain", def.BoardDrain, "part 6: how long the page may take to draw the last changes")
 	fs.DurationVar(&c.BoardReadyTimeout, "board-ready-timeout", def.BoardReadyTimeout, "part 6: how long one load may take to become ready")
 	fs.IntVar(&c.ServicePoolConns, "service-pool-conns", def.ServicePoolConns, "pool_max_conns for the gateway's and worker's Postgres pools (0: their default, max(4, NumCPU))")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof, base.escalation.pprof, base.travel.pprof and base.protection.pprof")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles of the system phases to `base`.throughput.pprof, base.fanout.pprof, base.escalation.pprof, base.travel.pprof, base.protection.pprof and base.board-load.pprof (the board's cold loads)")
 	fs.StringVar(&c.LogLevel, "log-level", def.LogLevel, "log level of the in-process gateway and worker")
 	quick := fs.Bool("quick", false, "a few-second sanity run (4 clients, 2 s, 20 subscribers, 100 updates/s, 20 incidents; travel: 200 assessments, 100 queries, 1000 trips; protection: 100 details, 10 agents, 20 s interval and window, 10 silent; board: 1 load, 2 s idle, 5 s of changes); explicit flags still win")
 	if err := fs.Parse(args); err != nil {

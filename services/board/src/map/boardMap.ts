@@ -155,7 +155,7 @@ export class BoardMap {
     this.map.on('load', () => this.onStyleLoaded());
     // The camera moved: the overlay follows in the same frame as the map.
     this.map.on('move', () => this.sites.invalidateProjection());
-    this.map.on('resize', () => this.sites.invalidateProjection());
+    this.map.on('resize', () => this.sites.invalidateSize());
     this.map.on('render', () => {
       if (this.styleReady && this.sitesLoaded) this.drawSites();
     });
@@ -220,7 +220,9 @@ export class BoardMap {
     this.pending.clear();
     this.sites.setAll(this.state.sites.values());
     this.sitesLoaded = true;
-    this.schedule();
+    // Now, not at the next frame: after the map's first render that frame
+    // can be long in coming, and the sites are what the board is for.
+    this.drawSites();
   }
 
   private queue(changes: SiteChange[]): void {

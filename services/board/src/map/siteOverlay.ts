@@ -51,6 +51,8 @@ export class SiteOverlay {
   private devicePixelRatio = 1;
   private iconPixels = 0;
   private projected = false;
+  /** The map's size in CSS pixels, read again only after a resize (reading it forces a layout). */
+  private cssSize: { width: number; height: number } | null = null;
 
   constructor(private readonly map: MapLibreMap) {
     this.canvas = document.createElement('canvas');
@@ -110,8 +112,14 @@ export class SiteOverlay {
     this.byLevel.get(status.level)?.add(marker);
   }
 
-  /** The camera moved or the map resized: positions are recomputed at the next draw. */
+  /** The camera moved: positions are recomputed at the next draw. */
   invalidateProjection(): void {
+    this.projected = false;
+  }
+
+  /** The map resized: its size and the positions are read again at the next draw. */
+  invalidateSize(): void {
+    this.cssSize = null;
     this.projected = false;
   }
 
@@ -177,9 +185,11 @@ export class SiteOverlay {
   }
 
   private fitCanvas(): void {
-    const mapCanvas = this.map.getCanvas();
-    const cssWidth = mapCanvas.clientWidth;
-    const cssHeight = mapCanvas.clientHeight;
+    if (!this.cssSize) {
+      const mapCanvas = this.map.getCanvas();
+      this.cssSize = { width: mapCanvas.clientWidth, height: mapCanvas.clientHeight };
+    }
+    const { width: cssWidth, height: cssHeight } = this.cssSize;
     const ratio = window.devicePixelRatio || 1;
     const width = Math.round(cssWidth * ratio);
     const height = Math.round(cssHeight * ratio);
