@@ -42,6 +42,18 @@ func (r *viewerRoot) Regions(ctx context.Context) ([]*regionResolver, error) {
 	return out, nil
 }
 
+// LiveCursor resolves Query.liveCursor.
+func (r *viewerRoot) LiveCursor(ctx context.Context) (*string, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
+	cursor, err := r.hub.Cursor(ctx)
+	if err != nil || cursor == "" {
+		return nil, err
+	}
+	return &cursor, nil
+}
+
 type setContactMethodsInput struct {
 	Subject                            *string
 	Email, WebhookURL, SlackWebhookURL *string

@@ -101,6 +101,21 @@ func (h *Hub) Subscribe(ctx context.Context, after string, accept func(Event) bo
 	return s, nil
 }
 
+// Cursor is the stream's position now: the ID of its newest event, or ""
+// while it holds none. Passed as a subscription's after, it replays every
+// event written since, so a client that takes it before reading a snapshot
+// misses nothing between the snapshot and its subscription.
+func (h *Hub) Cursor(ctx context.Context) (string, error) {
+	newest, err := h.rdb.XRevRangeN(ctx, h.keys.Stream(), "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("live: cursor: %w", err)
+	}
+	if len(newest) == 0 {
+		return "", nil
+	}
+	return newest[0].ID, nil
+}
+
 func (h *Hub) replay(ctx context.Context, s *Subscription, cursor string) {
 	defer s.cancelReplay()
 	stop := func(err error) {
