@@ -95,12 +95,19 @@ export interface LiveSubscription<TEvent> {
   cursorOf: (event: TEvent) => string;
 }
 
+/** One subscription: stop it, or ask where it stands. */
+export interface LiveHandle {
+  dispose(): void;
+  /** The cursor it resumes from after a reconnect: null while it has none (it would resume live only). */
+  cursor(): string | null;
+}
+
 export interface Live {
   readonly connection: ReturnType<typeof createStore<ConnectionState>>;
   /** Runs after every reconnect (not the first connect). */
   onReconnected(listener: () => void): () => void;
-  /** Subscribes; after every reconnect, resumes after the last cursor seen. */
-  subscribe<TEvent>(sub: LiveSubscription<TEvent>): () => void;
+  /** Subscribes; after every reconnect, resumes after the last cursor seen (or the `after` it started with). */
+  subscribe<TEvent>(sub: LiveSubscription<TEvent>): LiveHandle;
   dispose(): void;
 }
 
@@ -170,13 +177,19 @@ export function createLive(token: string, onTokenRefused: () => void): Live {
       const dispose = client.subscribe<Record<string, TEvent>>(payload, {
         next(result) {
           if (disposed) return;
-          if (result.errors?.length) {
-            sub.onError?.(result.errors.map((e) => ({ message: e.message, extensions: e.extensions as GraphQLErrorShape['extensions'] })));
+          // An event with data is delivered even if some field of it
+          // failed: dropping it would lose the event for good.
+          const events = result.data ? Object.values(result.data).filter((event) => event != null) : [];
+          if (events.length === 0) {
+            if (result.errors?.length) {
+              sub.onError?.(result.errors.map((e) => ({ message: e.message, extensions: e.extensions as GraphQLErrorShape['extensions'] })));
+            }
             return;
           }
-          const data = result.data;
-          if (!data) return;
-          for (const event of Object.values(data)) {
+          if (result.errors?.length) {
+            console.info(`meridian board: an event arrived with errors: ${result.errors.map((e) => e.message).join('; ')}`);
+          }
+          for (const event of events) {
             variables.after = sub.cursorOf(event);
             sub.onEvent(event);
           }
@@ -193,15 +206,21 @@ export function createLive(token: string, onTokenRefused: () => void): Live {
           // socket closes for good (sign-out); nothing to do.
         },
       });
-      return () => {
-        disposed = true;
-        dispose();
+      return {
+        dispose() {
+          disposed = true;
+          dispose();
+        },
+        cursor() {
+          return typeof variables.after === 'string' && variables.after !== '' ? variables.after : null;
+        },
       };
     },
     dispose() {
       clearTimeout(pongTimer);
       reconnectListeners.clear();
-      void client.dispose();
+      // Disposing a socket that never opened rejects; nothing is left to do then.
+      Promise.resolve(client.dispose()).catch(() => undefined);
     },
   };
 }

@@ -16,6 +16,9 @@ const escalationFields = `id status severity tier startedAt acknowledgedBy dispo
 
 export const viewerQuery = 'query Viewer { me { subject name roles regions } }';
 
+/** The stream's position: taken before a snapshot, passed as every subscription's after. */
+export const liveCursorQuery = 'query LiveCursor { liveCursor }';
+
 export const boardBasicsQuery = `query BoardBasics {
   regions { code name }
   countryLevels { country { code name } level rule }
@@ -76,12 +79,13 @@ export const addNoteMutation = `mutation AddNote($input: AddEscalationNoteInput!
 
 const placeFields = 'city countryCode location { latitude longitude }';
 
-export const tripsAtRiskQuery = `query TripsAtRisk($at: Time!, $country: String) {
-  trips(minLevel: 3, at: $at, country: $country, first: 100) {
+export const tripsAtRiskQuery = `query TripsAtRisk($at: Time!, $country: String, $after: String) {
+  trips(minLevel: 3, at: $at, country: $country, first: 100, after: $after) {
     edges { node {
       id status traveller { subject name } risk { level reasons { text } }
       segments { id kind startsAt endsAt place { ${placeFields} } risk { level } }
     } }
+    pageInfo { hasNextPage endCursor }
   }
 }`;
 
@@ -97,8 +101,8 @@ export const whoIsWhereQuery = `query WhoIsWhere($country: String, $latitude: Fl
 const detailFields = `id status region { code } protectee { name }
   lastPosition { latitude longitude at } maskedFields`;
 
-export const activeDetailsQuery = `query ActiveDetails {
-  details(status: ACTIVE, first: 100) { edges { node { ${detailFields} } } }
+export const activeDetailsQuery = `query ActiveDetails($after: String) {
+  details(status: ACTIVE, first: 100, after: $after) { edges { node { ${detailFields} } } pageInfo { hasNextPage endCursor } }
 }`;
 
 // Subscriptions: each carries the cursor to resume from after a reconnect.

@@ -7,6 +7,9 @@ import { readStoredToken, storeToken } from '../session';
 import { Board } from './Board';
 import { SignIn } from './SignIn';
 
+/** How long a sign-in waits before asking an unreachable gateway again. */
+const signInRetryMs = 5_000;
+
 interface Session {
   token: string;
   me: Viewer;
@@ -22,6 +25,8 @@ export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [checking, setChecking] = useState(() => readStoredToken() !== null);
   const [error, setError] = useState<string | null>(null);
+  /** Bumped after a sign-in the gateway could not answer: schedules the next try. */
+  const [retry, setRetry] = useState(0);
 
   const signIn = useCallback(async (token: string) => {
     setError(null);
@@ -31,12 +36,16 @@ export function App() {
       storeToken(token);
       setSession({ token, me });
     } catch (err) {
-      storeToken(null);
       setSession(null);
       if (err instanceof APIError && err.code === 'UNAUTHENTICATED') {
+        storeToken(null);
         setError('That token was refused: it is malformed, expired or not signed by this gateway. Sign in again.');
       } else {
-        setError(`Could not sign in: ${err instanceof Error ? err.message : String(err)}`);
+        // The gateway is away or failing, not the token: keep it, and try
+        // again, so a board reloaded during an outage comes back by itself.
+        storeToken(token);
+        setError(`Could not reach the gateway to sign in (${err instanceof Error ? err.message : String(err)}); trying again every ${signInRetryMs / 1000} s.`);
+        setRetry((n) => n + 1);
       }
     } finally {
       setChecking(false);
@@ -54,6 +63,15 @@ export function App() {
     const stored = readStoredToken();
     if (stored) void signIn(stored);
   }, [signIn]);
+
+  useEffect(() => {
+    if (retry === 0) return undefined;
+    const timer = setTimeout(() => {
+      const stored = readStoredToken();
+      if (stored) void signIn(stored);
+    }, signInRetryMs);
+    return () => clearTimeout(timer);
+  }, [retry, signIn]);
 
   if (session) {
     return (

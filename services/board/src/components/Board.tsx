@@ -76,10 +76,29 @@ export function Board({ token, me, onSignOut, onTokenRefused }: Props) {
     markReady();
   };
 
+  // Focus follows the side panel: into it when one opens (after up to 200
+  // site rows, the map and the legend in tab order, it is otherwise far
+  // away), and back to what opened it when the last one closes.
+  const opener = useRef<HTMLElement | null>(null);
+  const opened = selection ? (selection.kind === 'site' ? `site:${selection.code}` : `escalation:${selection.id}`) : null;
+  useEffect(() => {
+    if (opened) {
+      const active = document.activeElement;
+      if (!opener.current && active instanceof HTMLElement && active !== document.body) opener.current = active;
+      document.querySelector<HTMLElement>('.side-panel')?.focus();
+    } else if (opener.current) {
+      if (opener.current.isConnected) opener.current.focus();
+      opener.current = null;
+    }
+  }, [opened]);
+
   // Escape closes the side panel.
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (event.key !== 'Escape') return;
+      // Escape in a field belongs to the field: closing the panel there
+      // would throw away a note or a status being typed.
+      if (event.target instanceof Element && event.target.closest('input, textarea, select')) return;
       if (state.drawMode.get().step !== 'off') state.drawMode.set({ step: 'off' });
       else if (state.selection.get()) state.closePanel();
     };

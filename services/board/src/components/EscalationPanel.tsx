@@ -20,7 +20,6 @@ const mutationOf: Record<Action, { document: string; field: string }> = {
 
 /** One escalation: its full timeline, live, and what the viewer may do. */
 export function EscalationPanel({ state, id }: { state: BoardState; id: string }) {
-  const events = useStore(state.escalationEvents);
   const regions = useStore(state.regions);
   const now = useStore(state.now);
   const [escalation, setEscalation] = useState<EscalationDetail | null>(null);
@@ -52,12 +51,24 @@ export function EscalationPanel({ state, id }: { state: BoardState; id: string }
     void load();
   }, [id]);
 
-  // Live: every event about this escalation reloads it (with viewerCan, which can change).
+  // Live: every event about this escalation reloads it (with viewerCan,
+  // which can change), at most every 100 ms. Listened to directly, so that
+  // events about other escalations (a busy incident has many) never cancel
+  // a reload this one is owed.
   useEffect(() => {
-    if (events.id !== id) return undefined;
-    const timer = setTimeout(() => void load(), 100);
-    return () => clearTimeout(timer);
-  }, [events.seq]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = state.escalationEvents.subscribe((event) => {
+      if (event.id !== id || timer !== undefined) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        void load();
+      }, 100);
+    });
+    return () => {
+      stop();
+      clearTimeout(timer);
+    };
+  }, [state, id]);
 
   const act = async (action: Action, extra: Record<string, unknown> = {}) => {
     setBusy(action);
@@ -82,7 +93,7 @@ export function EscalationPanel({ state, id }: { state: BoardState; id: string }
 
   if (!escalation) {
     return (
-      <section class="side-panel" data-testid="escalation-panel" aria-label="Escalation">
+      <section class="side-panel" tabIndex={-1} data-testid="escalation-panel" aria-label="Escalation">
         <PanelClose state={state} />
         {loadError ? (
           <p class="error" role="alert">
@@ -102,7 +113,7 @@ export function EscalationPanel({ state, id }: { state: BoardState; id: string }
   const anyAction = can.acknowledge || can.resolve || can.escalateNow || can.handOff || can.addNote;
 
   return (
-    <section class="side-panel" data-testid="escalation-panel" aria-labelledby="escalation-panel-heading">
+    <section class="side-panel" tabIndex={-1} data-testid="escalation-panel" aria-labelledby="escalation-panel-heading">
       <PanelClose state={state} />
       <h2 id="escalation-panel-heading">
         <span class={`severity-badge ${escalation.severity}`}>{escalation.severity}</span>{' '}

@@ -13,15 +13,17 @@ interface Answer {
   trips: Trip[] | null;
 }
 
-function describe(target: PeopleTarget): string {
-  return target.kind === 'country'
-    ? `${target.name} (${target.code})`
-    : `${target.radiusKm} km around ${target.latitude.toFixed(3)}, ${target.longitude.toFixed(3)}`;
+/** The question asked; for a country, its advisory level too, which the map gives only as a colour. */
+function describe(target: PeopleTarget, levels: ReadonlyMap<string, number>): string {
+  if (target.kind === 'radius') return `${target.radiusKm} km around ${target.latitude.toFixed(3)}, ${target.longitude.toFixed(3)}`;
+  const level = levels.get(target.code);
+  return `${target.name} (${target.code}) · ${level ? `advisory level ${level}` : 'no advisory level'}`;
 }
 
 /** Trips at risk and who is where, for a clicked country or a drawn radius. */
 export function PeoplePanel({ state }: { state: BoardState }) {
   const target = useStore(state.people);
+  const countryLevels = useStore(state.countryLevels);
   // The travellers layer is reloaded within a second of any trip's risk or
   // any country's advisory changing: the answer is asked again with it.
   const travellers = useStore(state.travellers);
@@ -106,7 +108,7 @@ export function PeoplePanel({ state }: { state: BoardState }) {
       )}
       {answer && answer.target === target && (
         <div data-testid="people-result">
-          <h3>{describe(answer.target)}</h3>
+          <h3>{describe(answer.target, countryLevels)}</h3>
           {answer.trips && (
             <>
               <h4>Trips at risk now ({answer.trips.length})</h4>

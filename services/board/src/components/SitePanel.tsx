@@ -72,7 +72,7 @@ export function SitePanel({ state, code }: { state: BoardState; code: string }) 
 
   if (!live) {
     return (
-      <section class="side-panel" data-testid="site-panel" aria-label="Site">
+      <section class="side-panel" tabIndex={-1} data-testid="site-panel" aria-label="Site">
         <PanelClose state={state} />
         <p class="muted">Unknown site {code}.</p>
       </section>
@@ -121,7 +121,7 @@ export function SitePanel({ state, code }: { state: BoardState; code: string }) 
   };
 
   return (
-    <section class="side-panel" data-testid="site-panel" aria-labelledby="site-panel-heading">
+    <section class="side-panel" tabIndex={-1} data-testid="site-panel" aria-labelledby="site-panel-heading">
       <PanelClose state={state} />
       <h2 id="site-panel-heading">
         <img src={siteIconURL(status.level, status.posture)} alt="" width={28} height={28} /> {live.code}

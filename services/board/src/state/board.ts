@@ -2,7 +2,7 @@
 // Components read the stores; the map takes site changes through
 // onSiteChanges, outside the component tree, so a burst of status changes
 // never re-renders Preact per event.
-import { APIError, createLive, errorCode, request, type GraphQLErrorShape, type Live } from '../api/client';
+import { APIError, createLive, errorCode, request, type GraphQLErrorShape, type Live, type LiveHandle } from '../api/client';
 import * as doc from '../api/documents';
 import type {
   AdvisoryChange,
@@ -52,6 +52,12 @@ export interface LoadState {
   countries: boolean;
 }
 
+/** The board-wide streams, each with the snapshot it keeps current. */
+type Stream = 'sites' | 'escalations' | 'advisories' | 'tripRisk';
+
+/** How long after the gateway ended a subscription the board subscribes again. */
+const resubscribeDelayMs = 1_000;
+
 /** How many advisory changes the feed keeps. */
 const advisoryFeedSize = 50;
 /** The site list is re-sorted at most this often during a burst. */
@@ -94,8 +100,12 @@ export class BoardState {
   private readonly resolvedAt = new Map<string, number>();
   /** When each escalation was last changed by an event (performance.now()). */
   private readonly escalationEventAt = new Map<string, number>();
-  private readonly detailSubscriptions = new Map<string, () => void>();
+  /** The board-wide subscriptions, by the snapshot each keeps current. */
+  private readonly streams = new Map<Stream, LiveHandle>();
+  private readonly detailSubscriptions = new Map<string, LiveHandle>();
   private readonly disposers: (() => void)[] = [];
+  /** Failed loads waiting to be tried again, and how many times each failed in a row. */
+  private readonly retries = new Map<Stream, { timer: ReturnType<typeof setTimeout>; failures: number }>();
   private revisionTimer: ReturnType<typeof setTimeout> | undefined;
   private travellerTimer: ReturnType<typeof setTimeout> | undefined;
   private earlyAdvisories: AdvisoryChange[] | null = [];
@@ -104,19 +114,25 @@ export class BoardState {
   constructor(
     readonly token: string,
     readonly me: Viewer,
-    onTokenRefused: () => void,
+    private readonly onTokenRefused: () => void,
   ) {
     this.live = createLive(token, onTokenRefused);
     const tick = setInterval(() => this.now.set(Date.now()), 10_000);
     this.disposers.push(() => clearInterval(tick));
     this.disposers.push(
       this.live.onReconnected(() => {
-        // Subscriptions resume from their cursors by themselves; the lists
-        // below are cheap to reload and catch what a cursor cannot (an
-        // expired one, details started while away).
+        // Subscriptions resume from their cursors by themselves. One
+        // without a cursor yet (the stream was empty when the board
+        // started, and nothing has come since) would resume live only and
+        // miss what happened while away: it starts again from a fresh
+        // cursor and reloads its snapshot.
+        for (const [stream, handle] of this.streams) {
+          if (handle.cursor() === null) void this.resync(stream);
+        }
+        // Cheap to reload, and they catch what a cursor cannot: details
+        // started while away, an escalation list that failed to load.
         void this.loadEscalations();
         void this.loadDetails();
-        // What failed to load while the gateway was away, load now.
         const loaded = this.loaded.get();
         if (!loaded.sites) void this.loadSites();
         if (!loaded.countries) void this.loadBasics();
@@ -124,30 +140,85 @@ export class BoardState {
     );
   }
 
-  /** Subscribes first, then loads the snapshots, so nothing falls between. */
+  /**
+   * Takes the stream's cursor, subscribes from it, then loads the
+   * snapshots: whatever changes while they load is replayed to the
+   * subscriptions, so nothing falls between a snapshot and its stream.
+   */
   start(): void {
-    this.subscribeSites(null);
-    this.subscribeEscalations(null);
-    this.subscribeAdvisories(null);
-    this.subscribeTripRisk(null);
+    void this.begin();
+  }
+
+  private async begin(): Promise<void> {
+    const after = await this.liveCursor();
+    if (this.disposed) return;
+    this.subscribeSites(after);
+    this.subscribeEscalations(after);
+    this.subscribeAdvisories(after);
+    this.subscribeTripRisk(after);
     void this.loadBasics();
     void this.loadSites();
     void this.loadEscalations();
     void this.loadTravellers();
-    void this.loadDetails();
+    void this.loadDetails(after);
   }
 
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.revisionTimer);
     clearTimeout(this.travellerTimer);
+    for (const { timer } of this.retries.values()) clearTimeout(timer);
     for (const dispose of this.disposers) dispose();
-    for (const dispose of this.detailSubscriptions.values()) dispose();
+    for (const handle of this.streams.values()) handle.dispose();
+    for (const handle of this.detailSubscriptions.values()) handle.dispose();
     this.live.dispose();
   }
 
-  request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    return request<T>(this.token, query, variables);
+  /** A query or mutation; a token the gateway no longer accepts signs the board out. */
+  async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    try {
+      return await request<T>(this.token, query, variables);
+    } catch (err) {
+      if (err instanceof APIError && err.code === 'UNAUTHENTICATED' && !this.disposed) this.onTokenRefused();
+      throw err;
+    }
+  }
+
+  /** The stream's position now, or null (an empty stream, or the gateway could not say: the board then starts live only). */
+  private async liveCursor(): Promise<string | null> {
+    try {
+      const { liveCursor } = await this.request<{ liveCursor: string | null }>(doc.liveCursorQuery);
+      return liveCursor;
+    } catch (err) {
+      console.info(`meridian board: no live cursor (${err instanceof Error ? err.message : String(err)}); subscribing live`);
+      return null;
+    }
+  }
+
+  /** One stream and its snapshot again, from a fresh cursor: after an expired cursor, or a reconnect with none. */
+  private async resync(stream: Stream): Promise<void> {
+    const after = await this.liveCursor();
+    if (this.disposed) return;
+    switch (stream) {
+      case 'sites':
+        this.subscribeSites(after);
+        return this.loadSites();
+      case 'escalations':
+        this.subscribeEscalations(after);
+        return this.loadEscalations();
+      case 'advisories':
+        this.subscribeAdvisories(after);
+        return this.loadBasics();
+      case 'tripRisk':
+        this.subscribeTripRisk(after);
+        this.scheduleTravellerRefresh(0);
+        return;
+    }
+  }
+
+  private follow(stream: Stream, handle: LiveHandle): void {
+    this.streams.get(stream)?.dispose();
+    this.streams.set(stream, handle);
   }
 
   /** The map listens here: every accepted status change, in arrival order. */
@@ -195,23 +266,22 @@ export class BoardState {
         if (!page.sites.pageInfo.hasNextPage || !page.sites.pageInfo.endCursor) break;
         after = page.sites.pageInfo.endCursor;
       }
-      // A site that changed while the pages were on their way but is in
-      // none of them (created meanwhile, behind the cursor): fetch it whole.
-      await Promise.all(
-        [...this.earlyStatus.values()].map(async ({ id }) => {
-          const { site } = await this.request<{ site: Site | null }>(doc.siteQuery, { id });
-          if (site) this.acceptSite(site);
-        }),
-      );
     } catch (err) {
       this.report('sites', err);
+      this.retryLater('sites', () => this.loadSites());
       return;
     }
     if (this.disposed) return;
+    this.succeeded('sites');
     this.loaded.update((state) => ({ ...state, sites: true }));
     mark('sites');
     this.bumpSites(true);
     for (const listener of this.sitesLoadedListeners) listener();
+    // A site that changed while the pages were on their way but is in none
+    // of them (created meanwhile, behind the cursor): fetched whole, as any
+    // site first heard of from now on is.
+    for (const { id } of this.earlyStatus.values()) this.fetchSite(id);
+    this.earlyStatus.clear();
   }
 
   /** A site from a snapshot or a query: the newer status wins. */
@@ -234,19 +304,15 @@ export class BoardState {
   }
 
   private subscribeSites(after: string | null): void {
-    const dispose = this.live.subscribe<{ cursor: string; site: { id: string; code: string }; current: SiteStatus }>({
+    this.follow('sites', this.live.subscribe<{ cursor: string; site: { id: string; code: string }; current: SiteStatus }>({
       query: doc.siteStatusChangedSubscription,
       variables: { after },
       cursorOf: (event) => event.cursor,
       onEvent: (event) => this.applyStatus(event.site.code, event.site.id, event.current),
-      onError: (errors) => this.resubscribe('siteStatusChanged', errors, () => {
-        // The cursor is too old to replay: start live again and reload
-        // every site, so the gap is filled from the source of truth.
-        this.subscribeSites(null);
-        void this.loadSites();
-      }),
-    });
-    this.disposers.push(dispose);
+      // The cursor too old to replay, say: start again from a fresh one and
+      // reload every site, so the gap is filled from the source of truth.
+      onError: (errors) => this.resubscribe('siteStatusChanged', errors, 'sites'),
+    }));
   }
 
   private applyStatus(code: string, id: string, status: SiteStatus): void {
@@ -254,14 +320,7 @@ export class BoardState {
     if (!site) {
       if (this.loaded.get().sites) {
         // A site created after the board loaded: fetch it whole.
-        void this.request<{ site: Site | null }>(doc.siteQuery, { id })
-          .then(({ site: created }) => {
-            if (created) {
-              this.acceptSite(created);
-              this.emitSiteChanges([{ code: created.code, status: created.status }]);
-            }
-          })
-          .catch((err: unknown) => this.report('a new site', err));
+        this.fetchSite(id);
       } else {
         const early = this.earlyStatus.get(code);
         if (!early || early.status.version < status.version) this.earlyStatus.set(code, { id, status });
@@ -271,6 +330,17 @@ export class BoardState {
     if (status.version <= site.status.version) return;
     this.sites.set(code, { ...site, status });
     this.emitSiteChanges([{ code, status }]);
+  }
+
+  private fetchSite(id: string): void {
+    void this.request<{ site: Site | null }>(doc.siteQuery, { id })
+      .then(({ site }) => {
+        if (site && !this.disposed) {
+          this.acceptSite(site);
+          this.emitSiteChanges([{ code: site.code, status: site.status }]);
+        }
+      })
+      .catch((err: unknown) => this.report('a new site', err));
   }
 
   private emitSiteChanges(changes: SiteChange[]): void {
@@ -310,9 +380,11 @@ export class BoardState {
       }
     } catch (err) {
       this.report('escalations', err);
+      this.retryLater('escalations', () => this.loadEscalations());
       return;
     }
     if (this.disposed) return;
+    this.succeeded('escalations');
     const merged = new Map<string, Escalation>();
     for (const [id, loaded] of fresh) {
       const resolvedLength = this.resolvedAt.get(id);
@@ -335,6 +407,10 @@ export class BoardState {
     const current = this.escalations.get();
     const known = current.get(escalation.id);
     if (known && known.timeline.length > escalation.timeline.length) return;
+    // Seen resolved already: an older answer (a slower mutation's, say)
+    // must not bring it back.
+    const resolvedLength = this.resolvedAt.get(escalation.id);
+    if (resolvedLength !== undefined && resolvedLength >= escalation.timeline.length) return;
     this.escalationEventAt.set(escalation.id, performance.now());
     const next = new Map(current);
     if (escalation.status === 'RESOLVED') {
@@ -348,22 +424,21 @@ export class BoardState {
   }
 
   private subscribeEscalations(after: string | null): void {
-    const dispose = this.live.subscribe<{ cursor: string; escalation: Escalation }>({
+    this.follow('escalations', this.live.subscribe<{ cursor: string; escalation: Escalation }>({
       query: doc.escalationUpdatedSubscription,
       variables: { after },
       cursorOf: (event) => event.cursor,
       onEvent: (event) => this.acceptEscalation(event.escalation),
-      onError: (errors) => this.resubscribe('escalationUpdated', errors, () => {
-        this.subscribeEscalations(null);
-        void this.loadEscalations();
-      }),
-    });
-    this.disposers.push(dispose);
+      onError: (errors) => this.resubscribe('escalationUpdated', errors, 'escalations'),
+    }));
   }
 
   // --- countries and advisories --------------------------------------------
 
   private async loadBasics(): Promise<void> {
+    // Advisory events that arrive while this snapshot is on its way wait
+    // for it and are applied on top, in order.
+    this.earlyAdvisories ??= [];
     try {
       const basics = await this.request<{ regions: Region[]; countryLevels: CountryLevel[]; impactRadii: ImpactRadius[] }>(
         doc.boardBasicsQuery,
@@ -380,42 +455,46 @@ export class BoardState {
       for (const change of this.earlyAdvisories ?? []) levels.set(change.country.code, change.level);
       this.earlyAdvisories = null;
       this.countryLevels.set(levels);
+      this.succeeded('advisories');
       this.loaded.update((state) => ({ ...state, countries: true }));
       mark('countries');
     } catch (err) {
+      // Keep the levels the board has, with what arrived meanwhile.
+      this.applyAdvisories(this.earlyAdvisories ?? []);
+      this.earlyAdvisories = null;
       this.report('countries and regions', err);
+      this.retryLater('advisories', () => this.loadBasics());
     }
   }
 
+  private applyAdvisories(changes: AdvisoryChange[]): void {
+    if (changes.length === 0) return;
+    const next = new Map(this.countryLevels.get());
+    for (const change of changes) next.set(change.country.code, change.level);
+    this.countryLevels.set(next);
+  }
+
   private subscribeAdvisories(after: string | null): void {
-    const dispose = this.live.subscribe<AdvisoryChange>({
+    this.follow('advisories', this.live.subscribe<AdvisoryChange>({
       query: doc.advisoryChangedSubscription,
       variables: { after },
       cursorOf: (event) => event.cursor,
       onEvent: (change) => {
         this.countryNames.set(change.country.code, change.country.name);
         if (this.earlyAdvisories) this.earlyAdvisories.push(change);
-        else {
-          const next = new Map(this.countryLevels.get());
-          next.set(change.country.code, change.level);
-          this.countryLevels.set(next);
-        }
+        else this.applyAdvisories([change]);
         this.advisoryFeed.update((feed) => [change, ...feed].slice(0, advisoryFeedSize));
         // A country's new level changes which trips are at risk.
         this.scheduleTravellerRefresh(1_000);
       },
-      onError: (errors) => this.resubscribe('advisoryChanged', errors, () => {
-        this.subscribeAdvisories(null);
-        void this.loadBasics();
-      }),
-    });
-    this.disposers.push(dispose);
+      onError: (errors) => this.resubscribe('advisoryChanged', errors, 'advisories'),
+    }));
   }
 
   // --- travellers at risk ---------------------------------------------------
 
   private subscribeTripRisk(after: string | null): void {
-    const dispose = this.live.subscribe<{ cursor: string }>({
+    this.follow('tripRisk', this.live.subscribe<{ cursor: string }>({
       query: doc.tripRiskChangedSubscription,
       variables: { after },
       cursorOf: (event) => event.cursor,
@@ -423,14 +502,14 @@ export class BoardState {
       onError: (errors) => {
         // Callers who may not read trips are refused here; that is not a
         // problem worth a banner, the layer simply stays empty.
-        if (errors.some((e) => e.extensions?.code === 'FORBIDDEN')) return;
-        this.resubscribe('tripRiskChanged', errors, () => {
-          this.subscribeTripRisk(null);
-          this.scheduleTravellerRefresh(0);
-        });
+        if (errors.some((e) => e.extensions?.code === 'FORBIDDEN')) {
+          this.streams.get('tripRisk')?.dispose();
+          this.streams.delete('tripRisk');
+          return;
+        }
+        this.resubscribe('tripRiskChanged', errors, 'tripRisk');
       },
-    });
-    this.disposers.push(dispose);
+    }));
   }
 
   private scheduleTravellerRefresh(delayMs: number): void {
@@ -441,10 +520,10 @@ export class BoardState {
   private async loadTravellers(): Promise<void> {
     const now = new Date();
     try {
-      const data = await this.request<{ trips: Connection<Trip> }>(doc.tripsAtRiskQuery, { at: now.toISOString() });
+      const trips = await this.allPages<Trip>(doc.tripsAtRiskQuery, 'trips', { at: now.toISOString() });
       if (this.disposed) return;
       const markers: TravellerAtRisk[] = [];
-      for (const { node: trip } of data.trips.edges) {
+      for (const trip of trips) {
         for (const segment of trip.segments) {
           const location = segment.place.location;
           if (!location) continue;
@@ -471,11 +550,12 @@ export class BoardState {
 
   // --- protection details -----------------------------------------------------
 
-  private async loadDetails(): Promise<void> {
+  /** The active details, each followed from `after` (a cursor taken before this list is read). */
+  private async loadDetails(after?: string | null): Promise<void> {
+    const from = after === undefined ? await this.liveCursor() : after;
     let found: Detail[];
     try {
-      const data = await this.request<{ details: Connection<Detail> }>(doc.activeDetailsQuery);
-      found = data.details.edges.map((edge) => edge.node);
+      found = await this.allPages<Detail>(doc.activeDetailsQuery, 'details');
     } catch (err) {
       if (errorCode(err) !== 'FORBIDDEN') this.report('protection details', err);
       return;
@@ -484,17 +564,17 @@ export class BoardState {
     const next = new Map<string, Detail>();
     for (const detail of found) next.set(detail.id, detail);
     this.details.set(next);
-    for (const [id, dispose] of this.detailSubscriptions) {
+    for (const [id, handle] of this.detailSubscriptions) {
       if (!next.has(id)) {
-        dispose();
+        handle.dispose();
         this.detailSubscriptions.delete(id);
       }
     }
-    for (const id of next.keys()) if (!this.detailSubscriptions.has(id)) this.subscribeDetail(id, null);
+    for (const id of next.keys()) if (!this.detailSubscriptions.has(id)) this.subscribeDetail(id, from);
   }
 
   private subscribeDetail(detailId: string, after: string | null): void {
-    const dispose = this.live.subscribe<{ cursor: string; detail: Detail }>({
+    const handle = this.live.subscribe<{ cursor: string; detail: Detail }>({
       query: doc.detailUpdatedSubscription,
       variables: { detailId, after },
       cursorOf: (event) => event.cursor,
@@ -505,23 +585,71 @@ export class BoardState {
         this.details.set(next);
       },
       onError: (errors) => {
+        this.detailSubscriptions.get(detailId)?.dispose();
         this.detailSubscriptions.delete(detailId);
         if (errors.some((e) => e.extensions?.code === 'FORBIDDEN' || e.extensions?.code === 'NOT_FOUND')) return;
-        this.resubscribe('detailUpdated', errors, () => void this.loadDetails());
+        this.logEnded('detailUpdated', errors);
+        setTimeout(() => {
+          if (!this.disposed) void this.loadDetails();
+        }, resubscribeDelayMs);
       },
     });
-    this.detailSubscriptions.set(detailId, dispose);
+    this.detailSubscriptions.set(detailId, handle);
   }
 
   // --- shared --------------------------------------------------------------------
 
-  private resubscribe(name: string, errors: GraphQLErrorShape[], again: () => void): void {
+  /** Every page of a connection: a large incident must not stop at the first hundred. */
+  private async allPages<T>(query: string, field: string, variables: Record<string, unknown> = {}): Promise<T[]> {
+    const nodes: T[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const data: Record<string, Connection<T> | undefined> = await this.request(query, { ...variables, after });
+      const page = data[field];
+      if (!page) return nodes;
+      for (const { node } of page.edges) nodes.push(node);
+      if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return nodes;
+      after = page.pageInfo.endCursor;
+    }
+  }
+
+  /** A subscription the gateway ended (an expired cursor, a replica going away): its stream again, shortly. */
+  private resubscribe(name: string, errors: GraphQLErrorShape[], stream: Stream): void {
     if (this.disposed) return;
+    this.logEnded(name, errors);
+    setTimeout(() => {
+      if (!this.disposed) void this.resync(stream);
+    }, resubscribeDelayMs);
+  }
+
+  private logEnded(name: string, errors: GraphQLErrorShape[]): void {
     const first = errors[0];
     console.info(`meridian board: ${name} ended (${first?.extensions?.code ?? 'ERROR'}: ${first?.message ?? 'no reason'}); subscribing again`);
-    setTimeout(() => {
-      if (!this.disposed) again();
-    }, 1_000);
+  }
+
+  /**
+   * A snapshot that failed to load is tried again, 2 s after the first
+   * failure and up to 30 s apart, for as long as the board is open: a
+   * failover must not leave the board empty until someone reloads it.
+   */
+  private retryLater(stream: Stream, load: () => Promise<void>): void {
+    if (this.disposed) return;
+    const failures = (this.retries.get(stream)?.failures ?? 0) + 1;
+    clearTimeout(this.retries.get(stream)?.timer);
+    const delay = Math.min(2_000 * 2 ** (failures - 1), 30_000);
+    const timer = setTimeout(() => {
+      if (!this.disposed) void load();
+    }, delay);
+    this.retries.set(stream, { timer, failures });
+  }
+
+  private succeeded(stream: Stream): void {
+    const retry = this.retries.get(stream);
+    if (!retry) return;
+    clearTimeout(retry.timer);
+    this.retries.delete(stream);
+    // Everything that failed has loaded since: the message is stale.
+    if (this.retries.size === 0 && this.problem.get()?.startsWith('Could not load')) this.problem.set(null);
   }
 
   private report(what: string, err: unknown): void {
