@@ -83,19 +83,23 @@ function offlineStyle(): StyleSpecification {
         type: 'symbol',
         source: 'incidents',
         filter: ['==', ['geometry-type'], 'Point'],
-        layout: { 'icon-image': 'incident', 'icon-allow-overlap': true, 'icon-ignore-placement': true },
+        // Offsets: the sites' overlay is drawn above every MapLibre layer,
+        // and an incident, a traveller or a detail is often at a site: each
+        // sits beside the point, on its own side, so the site's icon never
+        // hides it.
+        layout: { 'icon-image': 'incident', 'icon-allow-overlap': true, 'icon-ignore-placement': true, 'icon-offset': [14, -14] },
       },
       {
         id: 'travellers',
         type: 'symbol',
         source: 'travellers',
-        layout: { 'icon-image': 'traveller', 'icon-allow-overlap': true, 'icon-ignore-placement': true, 'icon-anchor': 'bottom' },
+        layout: { 'icon-image': 'traveller', 'icon-allow-overlap': true, 'icon-ignore-placement': true, 'icon-anchor': 'bottom', 'icon-offset': [-14, -8] },
       },
       {
         id: 'details',
         type: 'symbol',
         source: 'details',
-        layout: { 'icon-image': 'detail', 'icon-allow-overlap': true, 'icon-ignore-placement': true },
+        layout: { 'icon-image': 'detail', 'icon-allow-overlap': true, 'icon-ignore-placement': true, 'icon-offset': [14, 14] },
       },
     ],
   };
