@@ -443,9 +443,12 @@ async function main() {
     const loadFrames = await page.evaluate(stopFrames);
     log(`board: ${loadFrames.length} frames in the load window; draining ${settings.drainMs} ms`);
     await sleep(settings.drainMs);
-    const { painted, connection } = await page.evaluate(() => ({
+    const { painted, connection, overlayPixelsOff } = await page.evaluate(() => ({
       painted: window.__meridianBoard.painted.map((p) => ({ code: p.code, version: p.version, at: p.at })),
       connection: window.__meridianBoard.connection,
+      // After the drain, once everything is measured: reading the canvas
+      // back changes how Chromium keeps it.
+      overlayPixelsOff: window.__meridianBoard.overlayPixelsOff(),
     }));
     await board.context.close();
 
@@ -456,7 +459,7 @@ async function main() {
       loads,
       consoleErrorCount,
       consoleErrors,
-      board: { idleFrames, loadFrames, painted, connection },
+      board: { idleFrames, loadFrames, painted, connection, overlayPixelsOff },
       bare,
     });
   } finally {

@@ -245,6 +245,10 @@ async function main() {
     const frameMs = painted - change.respondedAt;
     say(`MEASURE change-to-pixel-frame ${frameMs} ms`);
     check(frameMs <= CHANGE_TO_PIXEL_LIMIT_MS, `the frame drawing it within ${CHANGE_TO_PIXEL_LIMIT_MS} ms of the mutation's response`, `${frameMs} ms`);
+    // The change was drawn by redrawing only around the marker: the canvas
+    // must hold exactly what a full redraw would.
+    const off = await emea.evaluate(() => window.__meridianBoard.overlayPixelsOff());
+    check(off === 0, 'the sites\' canvas after a partial redraw equal to a full redraw', `${off} pixels differ`);
   });
 
   // ---- 3. A change from the board opens an escalation; acknowledge it ----
@@ -553,6 +557,8 @@ async function main() {
     check(result.at !== null, `${awaySite} drawn HIGH/RESTRICTED v${away.version} within ${RECONNECT_LIMIT_MS} ms of the restart`,
       `drawn ${JSON.stringify(result.rendered)}, connection ${(await hookState(emea)).connection}`);
     say(`MEASURE restart-to-change-drawn ${result.at - restartedAt} ms`);
+    const off = await emea.evaluate(() => window.__meridianBoard.overlayPixelsOff());
+    check(off === 0, 'the sites\' canvas after the changes caught up equal to a full redraw', `${off} pixels differ`);
     try {
       await banner.waitFor({ state: 'hidden', timeout: RECONNECT_LIMIT_MS });
     } catch {

@@ -77,9 +77,13 @@ type BoardReport struct {
 	ConsoleErrors  int
 	FirstConsole   []string
 	FinalConnected bool // the board's WebSocket was connected when the load ended
-	LoadUsage      Usage
-	BrowserCPU     time.Duration // the script and Chromium's processes, over the load window
-	Created        int           // sites the part created
+	// OverlayPixelsOff is how many pixels of the sites' canvas differed,
+	// after the drain, from a full redraw of the same state: the partial
+	// redraws of thousands of changes must leave it exact (0).
+	OverlayPixelsOff int
+	LoadUsage        Usage
+	BrowserCPU       time.Duration // the script and Chromium's processes, over the load window
+	Created          int           // sites the part created
 
 	Bare BareBoard
 
@@ -154,6 +158,9 @@ func (r *BoardReport) problems() []string {
 	}
 	if !r.FinalConnected {
 		p = append(p, "board: the WebSocket was not connected at the end of the load")
+	}
+	if r.OverlayPixelsOff != 0 {
+		p = append(p, fmt.Sprintf("board: after the changes the sites' canvas differs from a full redraw in %d pixels", r.OverlayPixelsOff))
 	}
 	if r.Bare.ReadyTimeout {
 		p = append(p, "board: the bare page never drew every point")
@@ -332,6 +339,7 @@ func (r *BoardReport) fill(res *boardEvent, changes []*boardChange, window time.
 	}
 	r.ConsoleErrors, r.FirstConsole = res.ConsoleErrorCount, res.ConsoleErrors
 	r.FinalConnected = res.Board.Connection == "connected"
+	r.OverlayPixelsOff = res.Board.OverlayPixelsOff
 	r.IdleFrames = framePercentiles(res.Board.IdleFrames)
 	r.LoadFrames = framePercentiles(res.Board.LoadFrames)
 	r.LoadDrops = droppedFrames(res.Board.LoadFrames)
@@ -737,6 +745,7 @@ func (e *env) printBoard(r *BoardReport) {
 	if len(r.NotPainted) > 0 {
 		fmt.Fprintf(out, "  never drawn: %s\n", strings.Join(r.NotPainted[:min(20, len(r.NotPainted))], ", "))
 	}
+	fmt.Fprintf(out, "  sites' canvas after the changes vs a full redraw of the same state: %d pixels differ\n", r.OverlayPixelsOff)
 	if r.ConsoleErrors > 0 {
 		fmt.Fprintf(out, "  WARNING: %d console errors on the board (first: %s)\n", r.ConsoleErrors, strings.Join(r.FirstConsole, " | "))
 	} else {

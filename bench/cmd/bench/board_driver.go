@@ -114,7 +114,8 @@ type boardEvent struct {
 			Version int32  `json:"version"`
 			At      int64  `json:"at"`
 		} `json:"painted"`
-		Connection string `json:"connection"`
+		Connection       string `json:"connection"`
+		OverlayPixelsOff int    `json:"overlayPixelsOff"`
 	} `json:"board"`
 	Bare struct {
 		EmptyFrames  []float64 `json:"emptyFrames"`

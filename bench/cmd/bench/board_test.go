@@ -32,6 +32,9 @@ func checkBoard(t *testing.T, r *BoardReport, out string) {
 		t.Errorf("board: %d changes sent (%d errors: %s), %d painted, never drawn: %v; want some, none failed, all drawn",
 			r.Sent, r.ChangeErrors, r.FirstChangeErr, r.Painted, r.NotPainted)
 	}
+	if r.OverlayPixelsOff != 0 {
+		t.Errorf("board: the sites' canvas differs from a full redraw in %d pixels after the changes; want 0", r.OverlayPixelsOff)
+	}
 	if r.IdleFrames.N == 0 || r.LoadFrames.N == 0 || r.ChangePixel.N != r.Painted || !r.FinalConnected {
 		t.Errorf("board: %d idle and %d load frames, %d latencies for %d painted, connected at the end: %v; want frames, a latency per change, connected",
 			r.IdleFrames.N, r.LoadFrames.N, r.ChangePixel.N, r.Painted, r.FinalConnected)

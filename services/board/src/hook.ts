@@ -22,6 +22,8 @@ export interface BoardHook {
   renderedSite(code: string): RenderedSite | null;
   /** The advisory level the map's country layer holds for an ISO alpha-2 code (0: none shaded). */
   renderedCountryLevel(code: string): number;
+  /** Pixels where the sites' canvas differs from a full redraw of what it holds (0: the partial redraws were exact). */
+  overlayPixelsOff(): number;
   painted: PaintedSite[];
   /** performance.now() when each part of the first render was done (signed-in, sites, escalations, countries, map, drawn): where a slow load went. */
   marks: Record<string, number>;
@@ -38,6 +40,7 @@ export const paintedCapacity = 20_000;
 
 let renderedSiteReader: (code: string) => RenderedSite | null = () => null;
 let renderedCountryReader: (code: string) => number = () => 0;
+let overlayChecker: () => number = () => 0;
 
 export const hook: BoardHook = {
   ready: false,
@@ -46,6 +49,7 @@ export const hook: BoardHook = {
   siteCount: 0,
   renderedSite: (code) => renderedSiteReader(code),
   renderedCountryLevel: (code) => renderedCountryReader(code),
+  overlayPixelsOff: () => overlayChecker(),
   painted: [],
   marks: {},
 };
@@ -67,6 +71,10 @@ export function setRenderedCountryReader(reader: (code: string) => number): void
   renderedCountryReader = reader;
 }
 
+export function setOverlayChecker(check: () => number): void {
+  overlayChecker = check;
+}
+
 export function recordPainted(entries: PaintedSite[]): void {
   const painted = hook.painted;
   for (const entry of entries) painted.push(entry);
@@ -83,4 +91,5 @@ export function resetHook(): void {
   hook.marks = {};
   renderedSiteReader = () => null;
   renderedCountryReader = () => 0;
+  overlayChecker = () => 0;
 }

@@ -15,7 +15,7 @@ import type {
   StyleSpecification,
 } from 'maplibre-gl';
 import type { Feature, FeatureCollection, Point, Polygon } from 'geojson';
-import { hook, mark, recordPainted, setRenderedCountryReader, setRenderedSiteReader, type PaintedSite } from '../hook';
+import { hook, mark, recordPainted, setOverlayChecker, setRenderedCountryReader, setRenderedSiteReader, type PaintedSite } from '../hook';
 import type { BoardState, SiteChange } from '../state/board';
 import { countryFeatures, distanceKm, geodesicCircle } from './geo';
 import { advisoryColour, advisoryNeutral, allMapImages, mapImagePixelRatio } from './icons';
@@ -164,6 +164,7 @@ export class BoardMap {
       if (this.styleReady && this.sitesLoaded) this.drawSites();
     });
     setRenderedSiteReader((code) => this.sites.rendered(code));
+    setOverlayChecker(() => this.sites.pixelsOffFullRedraw());
     setRenderedCountryReader((code) => {
       if (!this.styleReady) return 0;
       const level: unknown = this.map.getFeatureState({ source: 'countries', id: code }).level;
@@ -176,6 +177,7 @@ export class BoardMap {
     for (const dispose of this.disposers) dispose();
     setRenderedSiteReader(() => null);
     setRenderedCountryReader(() => 0);
+    setOverlayChecker(() => 0);
     this.sites.dispose();
     this.map.remove();
   }

@@ -43,13 +43,15 @@ export function siteIconName(level: StatusLevel, posture: Posture): string {
   return `site-${level}-${posture}`;
 }
 
-function canvas(size: number, ratio: number): [HTMLCanvasElement, CanvasRenderingContext2D] {
+function canvas(size: number, ratio: number, readBack: boolean): [HTMLCanvasElement, CanvasRenderingContext2D] {
   const element = document.createElement('canvas');
   element.width = Math.round(size * ratio);
   element.height = Math.round(size * ratio);
-  // Read back once (getImageData, toDataURL): a CPU canvas avoids a GPU
-  // read-back stall, which Chrome reports as a console warning.
-  const context = element.getContext('2d', { willReadFrequently: true });
+  // An icon read back once (getImageData, toDataURL) is drawn on a CPU
+  // canvas, avoiding a GPU read-back stall that Chrome reports as a console
+  // warning; one only ever drawn onto another canvas (the sites' overlay)
+  // is not.
+  const context = element.getContext('2d', { willReadFrequently: readBack });
   if (!context) throw new Error('no 2D canvas');
   context.scale(ratio, ratio);
   return [element, context];
@@ -111,8 +113,16 @@ function shapePath(context: CanvasRenderingContext2D, shape: string, size: numbe
  * One marker: a dark outline for contrast on any fill, the shape, the
  * letter; `size` CSS pixels drawn at `ratio` device pixels each.
  */
-export function drawMarker(shape: string, fill: string, letter: string, textColour: string, size = iconSize, ratio = pixelRatio): HTMLCanvasElement {
-  const [element, context] = canvas(size, ratio);
+export function drawMarker(
+  shape: string,
+  fill: string,
+  letter: string,
+  textColour: string,
+  size = iconSize,
+  ratio = pixelRatio,
+  readBack = true,
+): HTMLCanvasElement {
+  const [element, context] = canvas(size, ratio, readBack);
   shapePath(context, shape, size);
   context.lineJoin = 'round';
   context.lineWidth = 3;
@@ -138,7 +148,7 @@ export function drawMarker(shape: string, fill: string, letter: string, textColo
 export function drawSiteIcon(level: StatusLevel, posture: Posture, devicePixels?: number): HTMLCanvasElement {
   const textColour = level === 'CRITICAL' ? '#ffffff' : '#0b0f14';
   const ratio = devicePixels ? devicePixels / iconSize : pixelRatio;
-  return drawMarker(levelShape[level], levelColour[level], postureLetter[posture], textColour, iconSize, ratio);
+  return drawMarker(levelShape[level], levelColour[level], postureLetter[posture], textColour, iconSize, ratio, devicePixels === undefined);
 }
 
 export const travellerIcon = { name: 'traveller', draw: () => drawMarker('pin', '#3cc7f5', 'T', '#0b0f14') };
