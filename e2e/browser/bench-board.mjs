@@ -28,22 +28,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { chromiumArgs } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const boardProject = join(here, '..', '..', 'services', 'board');
-
-/** Chromium flags that work on this machine: WebGL2 through SwiftShader. */
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-swiftshader',
-  '--use-angle=swiftshader',
-];
 
 const viewport = { width: 1920, height: 1080 };
 const tokenKey = 'meridian.token';

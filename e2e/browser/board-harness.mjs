@@ -12,23 +12,10 @@
 // Everything else is commentary.
 
 import { chromium } from 'playwright-core';
+import { chromiumArgs } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-
-// Debian's chromium, headless, with WebGL2 through SwiftShader (MapLibre
-// needs it) and nothing that reaches the internet.
-const LAUNCH_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-swiftshader',
-  '--use-angle=swiftshader',
-];
 
 export function requireEnv(name) {
   const value = process.env[name];
@@ -151,7 +138,7 @@ export class Board {
         await unlink(path.join(this.screenshotDir, name));
       }
     }
-    this.browser = await chromium.launch({ executablePath: this.chromiumPath, headless: true, args: LAUNCH_ARGS });
+    this.browser = await chromium.launch({ executablePath: this.chromiumPath, headless: true, args: chromiumArgs });
     say(`chromium ${this.browser.version()} at ${this.chromiumPath}`);
   }
 

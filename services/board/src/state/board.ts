@@ -259,13 +259,7 @@ export class BoardState {
   /** Every site, page by page (the events that arrive meanwhile are kept in earlyStatus). */
   private async loadSites(): Promise<void> {
     try {
-      let after: string | null = null;
-      for (;;) {
-        const page: { sites: Connection<Site> } = await this.request(doc.sitesPageQuery, { after });
-        for (const { node } of page.sites.edges) this.acceptSite(node);
-        if (!page.sites.pageInfo.hasNextPage || !page.sites.pageInfo.endCursor) break;
-        after = page.sites.pageInfo.endCursor;
-      }
+      for (const site of await this.allPages<Site>(doc.sitesPageQuery, 'sites')) this.acceptSite(site);
     } catch (err) {
       this.report('sites', err);
       this.retryLater('sites', () => this.loadSites());
@@ -370,12 +364,8 @@ export class BoardState {
     const fresh = new Map<string, Escalation>();
     try {
       for (const status of ['OPEN', 'ACKNOWLEDGED'] as const) {
-        let after: string | null = null;
-        for (;;) {
-          const page: { escalations: Connection<Escalation> } = await this.request(doc.escalationsPageQuery, { status, after });
-          for (const { node } of page.escalations.edges) fresh.set(node.id, node);
-          if (!page.escalations.pageInfo.hasNextPage || !page.escalations.pageInfo.endCursor) break;
-          after = page.escalations.pageInfo.endCursor;
+        for (const escalation of await this.allPages<Escalation>(doc.escalationsPageQuery, 'escalations', { status })) {
+          fresh.set(escalation.id, escalation);
         }
       }
     } catch (err) {
