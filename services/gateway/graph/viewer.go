@@ -43,15 +43,11 @@ func (r *viewerRoot) Regions(ctx context.Context) ([]*regionResolver, error) {
 }
 
 // LiveCursor resolves Query.liveCursor.
-func (r *viewerRoot) LiveCursor(ctx context.Context) (*string, error) {
+func (r *viewerRoot) LiveCursor(ctx context.Context) (string, error) {
 	if _, err := r.viewer(ctx); err != nil {
-		return nil, err
+		return "", err
 	}
-	cursor, err := r.hub.Cursor(ctx)
-	if err != nil || cursor == "" {
-		return nil, err
-	}
-	return &cursor, nil
+	return r.hub.Cursor(ctx)
 }
 
 type setContactMethodsInput struct {

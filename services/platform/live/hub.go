@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,19 +102,29 @@ func (h *Hub) Subscribe(ctx context.Context, after string, accept func(Event) bo
 	return s, nil
 }
 
-// Cursor is the stream's position now: the ID of its newest event, or ""
-// while it holds none. Passed as a subscription's after, it replays every
-// event written since, so a client that takes it before reading a snapshot
-// misses nothing between the snapshot and its subscription.
+// streamStart is the cursor before any event: what Cursor answers while the
+// stream has never held one.
+const streamStart = "0-0"
+
+// Cursor is the stream's position now: the ID of the last event written to
+// it, or streamStart while none has been. Passed as a subscription's after,
+// it replays every event written since, so a client that takes it before
+// reading a snapshot misses nothing between the snapshot and its
+// subscription.
 func (h *Hub) Cursor(ctx context.Context) (string, error) {
-	newest, err := h.rdb.XRevRangeN(ctx, h.keys.Stream(), "+", "-", 1).Result()
+	info, err := h.rdb.XInfoStream(ctx, h.keys.Stream()).Result()
+	if isNoSuchKey(err) {
+		return streamStart, nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("live: cursor: %w", err)
 	}
-	if len(newest) == 0 {
-		return "", nil
-	}
-	return newest[0].ID, nil
+	return info.LastGeneratedID, nil
+}
+
+// isNoSuchKey: XINFO STREAM on a stream nobody has written to yet.
+func isNoSuchKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
 }
 
 func (h *Hub) replay(ctx context.Context, s *Subscription, cursor string) {
@@ -178,12 +189,27 @@ func (h *Hub) checkCursor(ctx context.Context, after string) error {
 	if !validID(after) {
 		return fault.Invalid("after", "is not a cursor from this subscription")
 	}
-	first, err := h.rdb.XRangeN(ctx, h.keys.Stream(), "-", "+", 1).Result()
+	info, err := h.rdb.XInfoStream(ctx, h.keys.Stream()).Result()
+	if isNoSuchKey(err) {
+		return nil // nothing was ever written, so nothing was trimmed
+	}
 	if err != nil {
 		return fmt.Errorf("live: check cursor: %w", err)
 	}
-	if len(first) > 0 && compareIDs(after, first[0].ID) < 0 {
-		// The entries just after the cursor may have been trimmed.
+	// Redis 7 counts every entry ever added: while none has been trimmed,
+	// every cursor is complete, the one from before the first event too.
+	// Older Redis does not say (EntriesAdded 0): assume some may have been.
+	if info.EntriesAdded > 0 && info.EntriesAdded == info.Length {
+		return nil
+	}
+	// Trimming removes the oldest entries: the cursor is complete only if
+	// it is at or after the oldest entry kept (or, with none kept, the last
+	// one written).
+	oldest := info.LastGeneratedID
+	if info.Length > 0 {
+		oldest = info.FirstEntry.ID
+	}
+	if compareIDs(after, oldest) < 0 {
 		return ErrCursorExpired
 	}
 	return nil
@@ -262,7 +288,7 @@ func (h *Hub) initPosition(ctx context.Context) error {
 	if len(msgs) > 0 {
 		h.last = msgs[0].ID
 	} else {
-		h.last = "0-0"
+		h.last = streamStart
 	}
 	h.mu.Unlock()
 	h.readyOnce.Do(func() { close(h.ready) })

@@ -364,6 +364,54 @@ func TestHubResumeRespectsFilter(t *testing.T) {
 	}
 }
 
+// TestHubCursor: the cursor of a stream nobody has written to replays the
+// first events written after it; once entries after it are trimmed it is
+// refused as expired, like any other.
+func TestHubCursor(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	run := f.startHub(t)
+	ctx := context.Background()
+
+	start, err := run.hub.Cursor(ctx)
+	if err != nil {
+		t.Fatalf("Cursor on an empty stream: %v", err)
+	}
+	f.publish(t, "EMEA", 1)
+	f.publish(t, "EMEA", 2)
+	sub, err := run.hub.Subscribe(ctx, start, func(Event) bool { return true })
+	if err != nil {
+		t.Fatalf("Subscribe(cursor of the empty stream %q) = %v", start, err)
+	}
+	for want := 1; want <= 2; want++ {
+		if n := number(t, next(t, sub, 5*time.Second)); n != want {
+			t.Fatalf("event %d replayed from the empty stream's cursor = %d", want, n)
+		}
+	}
+	sub.Close()
+
+	now, err := run.hub.Cursor(ctx)
+	if err != nil || now == start {
+		t.Fatalf("Cursor after two events = %q, %v; want a new position", now, err)
+	}
+	f.publish(t, "EMEA", 3)
+	sub, err = run.hub.Subscribe(ctx, now, func(Event) bool { return true })
+	if err != nil {
+		t.Fatalf("Subscribe(cursor) = %v", err)
+	}
+	if n := number(t, next(t, sub, 5*time.Second)); n != 3 {
+		t.Fatalf("first event after the cursor = %d, want 3", n)
+	}
+	sub.Close()
+
+	if err := f.rdb.XTrimMaxLen(ctx, f.keys.Stream(), 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.hub.Subscribe(ctx, start, func(Event) bool { return true }); !errors.Is(err, ErrCursorExpired) {
+		t.Errorf("Subscribe(empty stream's cursor, after trimming) = %v, want ErrCursorExpired", err)
+	}
+}
+
 func TestHubRejectsBadCursors(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
