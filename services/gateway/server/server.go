@@ -164,9 +164,10 @@ func Run(ctx context.Context, cfg Config, onListen func(addr string)) error {
 	// serves. Not method-qualified, so that it answers POST / with 405 and
 	// its security headers itself.
 	mux.Handle("/", board)
-	if !cfg.Production() {
-		// The persona picker of the board's sign-in; in production the path
-		// falls through to the board's 404.
+	if cfg.Development() {
+		// The persona picker of the board's sign-in: tokens for anyone who
+		// asks, so only on a developer's machine. Anywhere else (production,
+		// staging, a typo) the path falls through to the board's 404.
 		mux.Handle("GET /board/personas", web.Personas(cfg.Auth, log))
 	}
 

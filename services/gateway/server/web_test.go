@@ -189,6 +189,13 @@ func TestPersonasOutsideProductionOnly(t *testing.T) {
 		}
 	})
 
+	t.Run("any other environment: 404", func(t *testing.T) {
+		staging := s.StartGateway(t, func(c *server.Config) { c.Env = "staging" })
+		if code, _, body := get(t, staging.Base+"/board/personas", nil); code != http.StatusNotFound || strings.Contains(body, "token") {
+			t.Errorf("GET /board/personas with MERIDIAN_ENV=staging: HTTP %d: %s", code, body)
+		}
+	})
+
 	t.Run("production: 404", func(t *testing.T) {
 		prod := s.StartGateway(t, func(c *server.Config) { c.Env = "production" })
 		// The stack's JWT secret is one production accepts, so this is a

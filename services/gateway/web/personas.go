@@ -27,9 +27,9 @@ type Persona struct {
 // Personas serves GET /board/personas: every demo persona with a token the
 // gateway accepts, signed with its own configuration, so the board's
 // sign-in can offer a picker in development. The caller must mount it only
-// outside production: a token for every role, admin included, to whoever
-// asks is exactly what `make tokens` prints for a newcomer, and nothing a
-// production gateway may hand out. Tokens are minted per request, so each
+// in development (MERIDIAN_ENV=development): a token for every role, admin
+// included, to whoever asks is exactly what `make tokens` prints for a
+// newcomer, and nothing any other gateway may hand out. Tokens are minted per request, so each
 // lasts PersonaTokenTTL from when the board asked; the answer is never
 // cached, and carries no CORS header, so no other origin can read it.
 func Personas(cfg auth.Config, log *slog.Logger) http.Handler {

@@ -105,3 +105,10 @@ func ReadCommon(r *Reader) Common {
 
 // Production reports whether the process runs with production safeguards.
 func (c Common) Production() bool { return c.Env == "production" }
+
+// Development reports whether the process runs as a developer's machine
+// does: MERIDIAN_ENV unset or "development". Conveniences that hand out
+// credentials (the board's persona tokens) need it, so that any other
+// value — production, or a deployment's own name like staging — turns
+// them off.
+func (c Common) Development() bool { return c.Env == "development" }
