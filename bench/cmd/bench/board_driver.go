@@ -362,10 +362,18 @@ func (d *boardDriver) close() {
 		select {
 		case <-d.exited:
 		case <-time.After(15 * time.Second):
+			// SIGTERM first: playwright closes the browser it started on
+			// it, and Chromium runs in a process group of its own that a
+			// killed node would leave behind.
 			if d.cmd.Process != nil {
-				_ = d.cmd.Process.Kill()
+				_ = d.cmd.Process.Signal(syscall.SIGTERM)
 			}
-			<-d.exited
+			select {
+			case <-d.exited:
+			case <-time.After(10 * time.Second):
+				_ = d.cmd.Process.Kill()
+				<-d.exited
+			}
 		}
 		os.RemoveAll(d.tmp)
 	})

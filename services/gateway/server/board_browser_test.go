@@ -84,6 +84,11 @@ func startBoardRun(t *testing.T, dir, node string, env []string) *boardRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), boardBrowserLimit)
 	cmd := exec.CommandContext(ctx, node, "board.e2e.mjs")
+	// On the time limit or a failed test, SIGTERM, not the default SIGKILL:
+	// playwright closes the Chromium it started on SIGTERM, and Chromium
+	// runs in a process group of its own that a killed node leaves behind.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	r := &boardRun{lines: make(chan string, 64), done: make(chan struct{})}
@@ -109,7 +114,7 @@ func startBoardRun(t *testing.T, dir, node string, env []string) *boardRun {
 		r.err = cmd.Wait() // after the pipe is drained, as Wait requires
 	}()
 	t.Cleanup(func() {
-		cancel() // kills node, and with it Chromium, if it is still running
+		cancel() // stops node, and with it Chromium, if it is still running
 		for range r.lines {
 		}
 		<-r.done
