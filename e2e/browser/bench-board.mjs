@@ -13,10 +13,11 @@
 //   3. after the drain, the board's painted[] entries (which version of which
 //      site was first drawn when, Date.now() in the page);
 //   4. the raw baseline, in the same browser: an empty page's rAF cadence,
-//      and a bare page drawing the same points the way the board does (the
-//      board's own MapLibre for the countries, a 2D canvas over it for the
-//      points), no Meridian, idle and with the same number of changes per
-//      second made in the page itself.
+//      and a bare page drawing the same points (the board's own MapLibre
+//      for the countries, a 2D canvas over it for the points, redrawn whole
+//      on every frame with changes: the simplest way; the board redraws
+//      only around what changed), no Meridian, idle and with the same
+//      number of changes per second made in the page itself.
 // Protocol: one JSON object per line on stdout — {"event":"ready"} once the
 // loads and the idle window are done, {"event":"collecting"} in answer to
 // "start", then {"event":"result", …} after "stop" — or {"event":"error"}.
@@ -273,7 +274,8 @@ async function setUpBareMap({ points, countries }) {
   await new Promise((resolve) => map.once('idle', resolve));
 
   // The points on a 2D canvas over the map, as the board draws its sites
-  // (services/board/src/map/siteOverlay.ts), without the board around it.
+  // (services/board/src/map/siteOverlay.ts) but redrawn whole whenever
+  // something changed, and without the board around it.
   const overlay = document.createElement('canvas');
   const mapCanvas = map.getCanvas();
   overlay.width = mapCanvas.width;

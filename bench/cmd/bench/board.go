@@ -30,9 +30,11 @@ const (
 )
 
 // BoardReport is Part 6: the board in headless Chromium with thousands of
-// sites and hundreds of open escalations, beside a bare page drawing the
-// same points the board's way (MapLibre countries, a 2D canvas overlay for
-// the points) in the same browser, with no Meridian around it.
+// sites and hundreds of open escalations, beside a bare page in the same
+// browser with no Meridian around it: the same points on a 2D canvas over
+// the same MapLibre countries, the whole canvas redrawn on every frame with
+// changes (the simplest way to draw them; the board redraws only around
+// what changed).
 type BoardReport struct {
 	Sites       int // sites in the database (all of them visible to the global lead)
 	Opened      int // escalations the part opened
@@ -104,7 +106,8 @@ type BoardLoad struct {
 }
 
 // BareBoard is the raw baseline: a page without Meridian, in the same
-// browser, drawing the same points the way the board does.
+// browser, drawing the same points on a 2D canvas over the same map,
+// redrawn whole on every frame with changes.
 type BareBoard struct {
 	EmptyRAF     Percentiles   // rAF intervals of an empty page: Chromium's own cadence
 	Ready        time.Duration // map created → every point drawn (data already in the page)
@@ -752,7 +755,7 @@ func (e *env) printBoard(r *BoardReport) {
 		fmt.Fprintln(out, "  console: no errors")
 	}
 	b := r.Bare
-	fmt.Fprintf(out, "  bare page (same browser, same %d points drawn as the board draws them, no Meridian): every point drawn %s ms after the map was created\n", r.Sites, ms(b.Ready))
+	fmt.Fprintf(out, "  bare page (same browser, same %d points on a 2D canvas over the map, redrawn whole per frame, no Meridian): every point drawn %s ms after the map was created\n", r.Sites, ms(b.Ready))
 	frames("bare: empty page rAF interval (Chromium's cadence):", b.EmptyRAF, -1)
 	frames("bare: map frame interval, idle:", b.IdleFrames, -1)
 	frames(fmt.Sprintf("bare: map frame interval, %d changes/s in page:", r.Rate), b.LoadFrames, b.LoadDrops)

@@ -20,7 +20,7 @@
 //   - Part 6, the board: thousands of sites and hundreds of open escalations
 //     in headless Chromium, its first complete render, then its frame times
 //     and change → pixel latency while status changes arrive through the
-//     gateway, beside a bare page drawing the same points the same way.
+//     gateway, beside a bare page drawing the same points on a canvas.
 //
 // It creates its own database, Redis key prefix and Temporal task queue,
 // runs the real gateway and worker in-process, and removes what it created
