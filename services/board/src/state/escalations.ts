@@ -50,7 +50,9 @@ export function whoIsPaged(escalation: Escalation): string[] {
 
 export function formatAge(fromISO: string, now: number): string {
   const seconds = Math.max(0, Math.floor((now - Date.parse(fromISO)) / 1000));
-  if (seconds < 60) return `${seconds}s`;
+  // Ages follow a clock that ticks every 10 s: seconds would read as exact
+  // and be up to 10 s stale.
+  if (seconds < 60) return '<1m';
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) return `${minutes}m`;
   const hours = Math.floor(minutes / 60);
