@@ -256,23 +256,27 @@ export function hookState(page) {
 }
 
 /**
- * Starts polling renderedSite(code) every 20 ms inside the page until
- * wanted(rendered) holds or limitMs passes; returns a function awaiting
- * {at: Date.now() when first seen, or null; rendered: the last drawn state}.
- * The poll runs in the page so that no round trip to Node delays it.
+ * Starts polling window.__meridianBoard[reader](code) every 20 ms inside
+ * the page (no round trip to Node delays it) until it matches want or
+ * limitMs passes; returns a function awaiting {at: Date.now() when first
+ * matched, or null; rendered: the last value read}. An object want matches
+ * a drawn site: level and posture equal where given, version at least;
+ * anything else must be equal.
  */
-export async function watchRendered(page, code, wanted, limitMs) {
-  const key = `__e2eWatch_${code}_${Date.now()}`;
+async function watchInPage(page, reader, code, want, limitMs) {
+  const key = `__e2eWatch_${reader}_${code}_${Date.now()}`;
   await page.evaluate(
-    ({ key: slot, siteCode, want, limit }) => {
-      const matches = (r) => r !== null
-        && (want.level === undefined || r.level === want.level)
-        && (want.posture === undefined || r.posture === want.posture)
-        && (want.version === undefined || r.version >= want.version);
+    ({ slot, readerName, target, wanted, limit }) => {
+      const matches = (r) => (typeof wanted !== 'object'
+        ? r === wanted
+        : r !== null
+          && (wanted.level === undefined || r.level === wanted.level)
+          && (wanted.posture === undefined || r.posture === wanted.posture)
+          && (wanted.version === undefined || r.version >= wanted.version));
       window[slot] = new Promise((resolve) => {
         const started = Date.now();
         const timer = setInterval(() => {
-          const rendered = window.__meridianBoard.renderedSite(siteCode);
+          const rendered = window.__meridianBoard[readerName](target);
           if (matches(rendered)) {
             clearInterval(timer);
             resolve({ at: Date.now(), rendered });
@@ -283,38 +287,19 @@ export async function watchRendered(page, code, wanted, limitMs) {
         }, 20);
       });
     },
-    { key, siteCode: code, want: wanted, limit: limitMs },
+    { slot: key, readerName: reader, target: code, wanted: want, limit: limitMs },
   );
   return () => page.evaluate((slot) => window[slot], key);
 }
 
-/**
- * Starts polling renderedCountryLevel(code) every 20 ms inside the page
- * until it equals level or limitMs passes; returns a function awaiting
- * {at: Date.now() when first seen, or null; rendered: the last level read}.
- * Like watchRendered, the poll runs in the page.
- */
-export async function watchCountryLevel(page, code, level, limitMs) {
-  const key = `__e2eCountry_${code}_${Date.now()}`;
-  await page.evaluate(
-    ({ key: slot, countryCode, want, limit }) => {
-      window[slot] = new Promise((resolve) => {
-        const started = Date.now();
-        const timer = setInterval(() => {
-          const rendered = window.__meridianBoard.renderedCountryLevel(countryCode);
-          if (rendered === want) {
-            clearInterval(timer);
-            resolve({ at: Date.now(), rendered });
-          } else if (Date.now() - started > limit) {
-            clearInterval(timer);
-            resolve({ at: null, rendered });
-          }
-        }, 20);
-      });
-    },
-    { key, countryCode: code, want: level, limit: limitMs },
-  );
-  return () => page.evaluate((slot) => window[slot], key);
+/** watchInPage on renderedSite(code): wanted is {level?, posture?, version?}. */
+export function watchRendered(page, code, wanted, limitMs) {
+  return watchInPage(page, 'renderedSite', code, wanted, limitMs);
+}
+
+/** watchInPage on renderedCountryLevel(code): the country shaded at level. */
+export function watchCountryLevel(page, code, level, limitMs) {
+  return watchInPage(page, 'renderedCountryLevel', code, level, limitMs);
 }
 
 /** renderedCountryLevel(code) for each code, as {code: level}. */

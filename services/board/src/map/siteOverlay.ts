@@ -36,6 +36,15 @@ interface Marker {
 
 const levelOrder = Object.fromEntries(statusLevels.map((level, i) => [level, i])) as Record<StatusLevel, number>;
 
+/** The full draw's order: by level (most severe last, on top), then by when each joined its level. */
+function drawOrder(a: Marker, b: Marker): number {
+  return levelOrder[a.status.level] - levelOrder[b.status.level] || a.seq - b.seq;
+}
+
+function drawnAfter(a: Marker, b: Marker): boolean {
+  return drawOrder(a, b) > 0;
+}
+
 /** Icon scale by zoom, as the symbol layer had it: small on the world view. */
 function zoomScale(zoom: number): number {
   if (zoom <= 0) return 0.7;
@@ -261,7 +270,7 @@ export class SiteOverlay {
     for (const [x, y] of squares) context.rect(x, y, size, size);
     context.clip();
     for (const [x, y] of squares) context.clearRect(x, y, size, size);
-    const ordered = [...under].sort((a, b) => levelOrder[a.status.level] - levelOrder[b.status.level] || a.seq - b.seq);
+    const ordered = [...under].sort(drawOrder);
     for (const marker of ordered) this.paint(marker);
     context.restore();
   }
@@ -305,19 +314,13 @@ export class SiteOverlay {
   hit(cssX: number, cssY: number): string | null {
     if (!this.projected) return null;
     const ratio = this.devicePixelRatio;
-    const x = cssX * ratio;
-    const y = cssY * ratio;
     // A little larger than the icon: small markers are hard to hit.
     const reach = Math.max(this.iconPixels / 2, 8 * ratio);
-    const levels = [...statusLevels].reverse();
-    for (const level of levels) {
-      const bucket = [...(this.byLevel.get(level) ?? [])];
-      for (let i = bucket.length - 1; i >= 0; i--) {
-        const marker = bucket[i];
-        if (marker && Math.abs(marker.x - x) <= reach && Math.abs(marker.y - y) <= reach) return marker.code;
-      }
-    }
-    return null;
+    let top: Marker | null = null;
+    this.forEachNear(cssX * ratio, cssY * ratio, reach, (marker) => {
+      if (!top || drawnAfter(marker, top)) top = marker;
+    });
+    return (top as Marker | null)?.code ?? null;
   }
 
   private fitCanvas(): void {
